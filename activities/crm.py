@@ -1,0 +1,49 @@
+"""The CRM as the save engine needs it. Adapters (the SQL store, later others) implement this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from activities.contracts import (
+    AccountSnapshot,
+    CrmTaskRequest,
+    HealthReading,
+    NoteRequest,
+    RiskStatusRequest,
+)
+from playbook_defs.vocabulary import OwnerRole
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a task or an email goes to: an owner in our company or a customer contact."""
+
+    name: str
+    email: str | None = None
+    person_id: str | None = None
+
+
+class CrmAdapter(Protocol):
+    """Reads and writes the engine needs. Writes are idempotent on the request's key."""
+
+    async def get_account(self, account_id: str) -> AccountSnapshot | None: ...
+
+    async def get_owner(self, account_id: str, role: OwnerRole) -> Person | None:
+        """The account's owner for ``role``, falling back to the team-wide owner of that role."""
+
+    async def get_primary_contact(self, account_id: str) -> Person | None: ...
+
+    async def create_task(self, request: CrmTaskRequest, owner: Person | None) -> str:
+        """Create the task once; a repeated key returns the id of the task already created."""
+
+    async def close_tasks(self, keys: Sequence[str], status: str, at: datetime) -> int:
+        """Close open tasks at these keys and under them (``key/...``); returns how many."""
+
+    async def add_note(self, request: NoteRequest) -> None: ...
+
+    async def set_risk_status(self, request: RiskStatusRequest) -> None: ...
+
+    async def read_health(self, account_id: str) -> HealthReading: ...

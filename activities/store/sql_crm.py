@@ -1,0 +1,190 @@
+"""The default CRM adapter: accounts, owners, contacts, tasks and notes in the SQL store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from activities.contracts import (
+    AccountSnapshot,
+    CrmTaskRequest,
+    HealthReading,
+    NoteRequest,
+    RiskStatusRequest,
+)
+from activities.crm import Person
+from activities.store.db import sessions
+from activities.store.tables import (
+    TEAM,
+    Account,
+    Contact,
+    CrmTask,
+    HealthSnapshot,
+    Owner,
+    RiskChange,
+    TimelineNote,
+)
+from playbook_defs.vocabulary import OwnerRole, Tier
+
+
+class SqlCrm:
+    """:class:`activities.crm.CrmAdapter` over SQLAlchemy: SQLite by default, PostgreSQL in production."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions: async_sessionmaker[Any] = sessions(engine)
+
+    async def get_account(self, account_id: str) -> AccountSnapshot | None:
+        async with self._sessions() as session:
+            account = await session.get(Account, account_id)
+            if account is None:
+                return None
+            csm = await self._owner(session, account_id, OwnerRole.CSM)
+            return AccountSnapshot(
+                account_id=account.id,
+                name=account.name,
+                tier=Tier(account.tier),
+                arr=account.arr,
+                renewal_date=account.renewal_date,
+                health=account.health,
+                usage_pct=account.usage_pct,
+                csm=csm.name if csm else None,
+                csm_id=csm.owner_id if csm else None,
+            )
+
+    @staticmethod
+    async def _owner(session: Any, account_id: str, role: OwnerRole) -> Owner | None:
+        rows = (await session.execute(
+            select(Owner).where(Owner.role == role.value, Owner.account_id.in_([account_id, TEAM]))
+        )).scalars().all()
+        own = [r for r in rows if r.account_id == account_id]
+        return (own or list(rows) or [None])[0]
+
+    async def get_owner(self, account_id: str, role: OwnerRole) -> Person | None:
+        async with self._sessions() as session:
+            owner = await self._owner(session, account_id, role)
+            return Person(owner.name, owner.email, owner.owner_id) if owner else None
+
+    async def get_primary_contact(self, account_id: str) -> Person | None:
+        async with self._sessions() as session:
+            contact = (await session.execute(
+                select(Contact).where(Contact.account_id == account_id)
+                .order_by(Contact.primary.desc(), Contact.id).limit(1)
+            )).scalar_one_or_none()
+            return Person(contact.name, contact.email) if contact else None
+
+    async def create_task(self, request: CrmTaskRequest, owner: Person | None) -> str:
+        async with self._sessions() as session:
+            existing = await self._task_id(session, request.key)
+            if existing is not None:
+                return existing
+            session.add(CrmTask(
+                key=request.key, account_id=request.save.account_id, save_id=request.save.save_id,
+                owner_role=request.owner.value,
+                owner_id=owner.person_id if owner else None,
+                owner_name=owner.name if owner else None,
+                title=request.title, body=request.body, due_at=request.due_at,
+                status="open", created_at=request.at,
+            ))
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent attempt created it first
+                await session.rollback()
+            task_id = await self._task_id(session, request.key)
+            assert task_id is not None
+            return task_id
+
+    @staticmethod
+    async def _task_id(session: Any, key: str) -> str | None:
+        found = (await session.execute(select(CrmTask.id).where(CrmTask.key == key))).scalar()
+        return None if found is None else f"T-{found}"
+
+    async def close_tasks(self, keys: Sequence[str], status: str, at: datetime) -> int:
+        if not keys:
+            return 0
+        match = or_(*[or_(CrmTask.key == k, CrmTask.key.startswith(f"{k}/", autoescape=True))
+                      for k in keys])
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(CrmTask).where(match, CrmTask.status == "open")
+                .values(status=status, closed_at=at)
+            )
+            await session.commit()
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def add_note(self, request: NoteRequest) -> None:
+        async with self._sessions() as session:
+            exists = (await session.execute(
+                select(TimelineNote.id).where(TimelineNote.key == request.key)
+            )).scalar()
+            if exists is not None:
+                return
+            session.add(TimelineNote(key=request.key, account_id=request.save.account_id,
+                                     save_id=request.save.save_id, text=request.text, at=request.at))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+
+    async def set_risk_status(self, request: RiskStatusRequest) -> None:
+        async with self._sessions() as session:
+            account = await session.get(Account, request.save.account_id)
+            if account is None or account.risk_status == request.risk.value:
+                return
+            account.risk_status = request.risk.value
+            session.add(RiskChange(account_id=request.save.account_id, save_id=request.save.save_id,
+                                   status=request.risk.value, reason=request.reason, at=request.at))
+            await session.commit()
+
+    async def read_health(self, account_id: str) -> HealthReading:
+        async with self._sessions() as session:
+            account = await session.get(Account, account_id)
+            if account is None:
+                return HealthReading(account_id=account_id, health=None)
+            return HealthReading(account_id=account_id, health=account.health,
+                                 usage_pct=account.usage_pct)
+
+    # --- used by the command line and tests, not by activities ----------------------------
+
+    async def set_health(self, account_id: str, health: int, at: datetime,
+                         usage_pct: float | None = None) -> None:
+        """Record a new health score for an account (what a CRM sync or a CSM would do)."""
+        async with self._sessions() as session:
+            account = await session.get(Account, account_id)
+            if account is None:
+                raise KeyError(f"unknown account {account_id!r}")
+            account.health = health
+            if usage_pct is not None:
+                account.usage_pct = usage_pct
+            session.add(HealthSnapshot(account_id=account_id, health=health,
+                                       usage_pct=account.usage_pct, at=at))
+            await session.commit()
+
+    async def tasks(self, account_id: str | None = None) -> list[CrmTask]:
+        async with self._sessions() as session:
+            query = select(CrmTask).order_by(CrmTask.id)
+            if account_id is not None:
+                query = query.where(CrmTask.account_id == account_id)
+            return list((await session.execute(query)).scalars())
+
+    async def risk_changes(self, account_id: str) -> list[RiskChange]:
+        async with self._sessions() as session:
+            return list((await session.execute(
+                select(RiskChange).where(RiskChange.account_id == account_id).order_by(RiskChange.id)
+            )).scalars())
+
+    async def notes(self, account_id: str) -> list[TimelineNote]:
+        async with self._sessions() as session:
+            return list((await session.execute(
+                select(TimelineNote).where(TimelineNote.account_id == account_id)
+                .order_by(TimelineNote.id)
+            )).scalars())
+
+    async def account_ids(self) -> list[str]:
+        async with self._sessions() as session:
+            return list((await session.execute(select(Account.id).order_by(Account.id))).scalars())

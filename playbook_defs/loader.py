@@ -1,0 +1,109 @@
+"""Load and validate playbook YAML files; errors name the file and the field."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from playbook_defs.errors import describe
+from playbook_defs.schema import PlaybookDef
+from playbook_defs.vocabulary import CancellationReason, TriggerKind
+
+PLAYBOOK_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = PLAYBOOK_DIR / "templates"
+
+
+class PlaybookError(ValueError):
+    """A playbook file that cannot be used. ``problems`` are ``"<field>: <what is wrong>"`` lines."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path.name}: " + "; ".join(problems))
+
+
+def template_names(template_dir: Path = TEMPLATE_DIR) -> frozenset[str]:
+    """Email templates that exist: ``templates/<name>.j2``."""
+    return frozenset(p.stem for p in template_dir.glob("*.j2"))
+
+
+def load_playbook(path: Path, templates: frozenset[str] | None = None) -> PlaybookDef:
+    """Read one YAML file into a :class:`PlaybookDef`, or raise :class:`PlaybookError`."""
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise PlaybookError(path, [f"not valid YAML: {exc}"]) from exc
+    if data is None:
+        raise PlaybookError(path, ["the file is empty; a playbook needs id, name, version and steps"])
+    if not isinstance(data, dict):
+        raise PlaybookError(path, ["the top level must be a mapping of playbook fields"])
+    context = {"templates": templates if templates is not None else template_names()}
+    try:
+        playbook = PlaybookDef.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise PlaybookError(path, describe(exc, data)) from exc
+    if playbook.id != path.stem:
+        raise PlaybookError(path, [f"id: {playbook.id!r} must match the file name {path.stem!r}"])
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    return playbook.model_copy(update={"digest": digest})
+
+
+@dataclass(frozen=True)
+class PlaybookLibrary:
+    """Every playbook in a directory, and which one answers each trigger."""
+
+    playbooks: Mapping[str, PlaybookDef]
+
+    def get(self, playbook_id: str) -> PlaybookDef:
+        try:
+            return self.playbooks[playbook_id]
+        except KeyError:
+            known = ", ".join(sorted(self.playbooks))
+            raise KeyError(f"unknown playbook {playbook_id!r} (known: {known})") from None
+
+    def route(self, kind: TriggerKind, reason: CancellationReason | None = None) -> PlaybookDef:
+        """The playbook for a trigger kind; a cancellation request is routed by its stated reason."""
+        if kind is TriggerKind.CANCELLATION_REQUEST:
+            if reason is None:
+                raise KeyError("a cancellation_request needs a reason to pick the playbook")
+            for playbook in self.playbooks.values():
+                if reason in playbook.cancellation_reasons:
+                    return playbook
+            raise KeyError(f"no playbook answers cancellation reason {reason.value!r}")
+        for playbook in self.playbooks.values():
+            if kind in playbook.triggers:
+                return playbook
+        raise KeyError(f"no playbook answers trigger {kind.value!r}; name a playbook explicitly")
+
+
+def load_playbooks(directory: Path = PLAYBOOK_DIR) -> PlaybookLibrary:
+    """Load every ``*.yaml`` playbook in ``directory``; the first bad file stops the load."""
+    templates = template_names(directory / "templates") | template_names()
+    playbooks: dict[str, PlaybookDef] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        playbook = load_playbook(path, templates)
+        playbooks[playbook.id] = playbook
+    if not playbooks:
+        raise PlaybookError(directory, ["no playbook files (*.yaml) found"])
+    _reject_ambiguous_routes(directory, playbooks)
+    return PlaybookLibrary(playbooks)
+
+
+def _reject_ambiguous_routes(directory: Path, playbooks: Mapping[str, PlaybookDef]) -> None:
+    owners: dict[str, str] = {}
+    problems = []
+    for playbook in playbooks.values():
+        keys = [k.value for k in playbook.triggers if k is not TriggerKind.CANCELLATION_REQUEST]
+        keys += [f"cancellation_request/{r.value}" for r in playbook.cancellation_reasons]
+        for key in keys:
+            if key in owners:
+                problems.append(f"trigger {key!r} is claimed by both {owners[key]} and {playbook.id}")
+            owners[key] = playbook.id
+    if problems:
+        raise PlaybookError(directory, problems)

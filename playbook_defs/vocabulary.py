@@ -1,0 +1,107 @@
+"""The words a save is described in: roles, tiers, trigger kinds, stages, outcomes.
+
+One place for them so the playbook schema, the workflow, the CRM store and the command line
+agree on spelling. They are string enums so they read well in YAML, JSON and the Temporal UI.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OwnerRole(StrEnum):
+    """Who owns a step inside our company (seed 004: "clear ownership prevents stalling")."""
+
+    CSM = "csm"
+    CS_MANAGER = "cs_manager"
+    HEAD_OF_CS = "head_of_cs"
+    EXECUTIVE_SPONSOR = "executive_sponsor"
+    PRODUCT_MANAGER = "product_manager"
+    ENGINEERING = "engineering"
+    SUPPORT = "support"
+    SALES = "sales"
+    SALES_ENGINEER = "sales_engineer"
+    FINANCE = "finance"
+
+
+class Tier(StrEnum):
+    """Account segment; enterprise saves add executive-sponsor steps, SMB leans on automation."""
+
+    ENTERPRISE = "enterprise"
+    MID_MARKET = "mid_market"
+    SMB = "smb"
+
+
+class RiskColour(StrEnum):
+    """The CRM's account risk status (seed 002)."""
+
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class TriggerKind(StrEnum):
+    """Risk signals that can open a save (DOMAIN.md, "Triggers that open a save")."""
+
+    ONBOARDING_DELAY = "onboarding_delay"
+    LOW_USAGE = "low_usage"
+    NO_EVIDENT_VALUE = "no_evident_value"
+    RENEWAL_RISK = "renewal_risk"
+    PRICING_OBJECTION = "pricing_objection"
+    PAYMENT_PAST_DUE = "payment_past_due"
+    SPONSOR_LOST = "sponsor_lost"
+    SPONSOR_DISENGAGED = "sponsor_disengaged"
+    NO_BUSINESS_REVIEW = "no_business_review"
+    PRODUCT_GAP = "product_gap"
+    SUPPORT_ESCALATION = "support_escalation"
+    CANCELLATION_REQUEST = "cancellation_request"
+    COMPETITOR_EVALUATION = "competitor_evaluation"
+    CHAMPION_DEPARTURE = "champion_departure"
+    HEALTH_DROP = "health_drop"
+    MANUAL = "manual"
+
+
+class CancellationReason(StrEnum):
+    """The reason a customer states when asking to cancel; it picks the playbook."""
+
+    PRODUCT = "product"
+    VALUE = "value"
+    SERVICE = "service"
+    BUDGET = "budget"
+    COMPETITOR = "competitor"
+    CHAMPION = "champion"
+
+
+class Stage(StrEnum):
+    """Where a save stands. The first three follow the playbook's task stages."""
+
+    INVESTIGATION = "investigation"
+    PLAN = "plan"
+    INTERVENTION = "intervention"
+    AWAITING_OUTCOME = "awaiting_outcome"
+    RECOVERY = "recovery"
+    EXIT = "exit"
+    CLOSED = "closed"
+
+
+STEP_STAGES = (Stage.INVESTIGATION, Stage.PLAN, Stage.INTERVENTION)
+
+
+class OutcomeKind(StrEnum):
+    """How a save ended (seed 002)."""
+
+    SAVED = "saved"
+    PARTIALLY_SAVED = "partially_saved"
+    LOST = "lost"
+
+
+class RootCauseCategory(StrEnum):
+    """What the five whys ended at; often not what the trigger said (seed 004)."""
+
+    PRODUCT = "product"
+    VALUE = "value"
+    SERVICE = "service"
+    BUDGET = "budget"
+    COMPETITION = "competition"
+    RELATIONSHIP = "relationship"
+    OTHER = "other"

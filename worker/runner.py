@@ -1,0 +1,57 @@
+"""The worker: the save workflow and its activities, wired to the SQL store and SMTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.crm_activities import CrmActivities
+from activities.email_activities import EmailActivities
+from activities.mailer import EmailRenderer, SmtpDelivery
+from activities.playbook_activities import PlaybookActivities
+from activities.store.db import create_schema, make_engine
+from activities.store.outbox import Outbox
+from activities.store.sql_crm import SqlCrm
+from playbook_defs.loader import load_playbooks
+from worker.settings import Settings
+from workflows.save import SaveWorkflow
+
+
+@dataclass
+class Services:
+    """What the activities run against; tests build one over a temporary database."""
+
+    engine: AsyncEngine
+    crm: SqlCrm
+    outbox: Outbox
+    crm_activities: CrmActivities
+    email_activities: EmailActivities
+    playbook_activities: PlaybookActivities
+
+    def activities(self) -> list[Callable[..., Any]]:
+        c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
+        return [c.fetch_account, c.create_task, c.close_tasks, c.set_risk_status, c.add_note,
+                c.read_health, e.send_email, e.escalate, p.load_playbook]
+
+
+async def build_services(settings: Settings) -> Services:
+    """Open the store (creating missing tables) and check every playbook loads; fail fast if not."""
+    load_playbooks(settings.playbook_dir)
+    engine = make_engine(settings.db_url)
+    await create_schema(engine)
+    crm = SqlCrm(engine)
+    outbox = Outbox(engine)
+    smtp = settings.smtp
+    email = EmailActivities(crm, outbox, EmailRenderer(settings.playbook_dir / "templates"),
+                            SmtpDelivery(smtp) if smtp else None)
+    return Services(engine, crm, outbox, CrmActivities(crm), email,
+                    PlaybookActivities(settings.playbook_dir))
+
+
+def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
+    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow], activities=activities)

@@ -1,0 +1,130 @@
+"""Starting saves and acting on them from outside: the command line and, later, the HTTP API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.store.sql_crm import SqlCrm
+from playbook_defs.loader import PlaybookLibrary
+from workflows.details import static_summary
+from workflows.models import SaveInput, SaveState, Trigger
+from workflows.save import SaveWorkflow
+
+T = TypeVar("T")
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class SaveError(Exception):
+    """Something a person asked for that cannot be done; the message says why."""
+
+
+def workflow_id(account_id: str) -> str:
+    """One running save per account: its workflow id is derived from the account id."""
+    if not _ACCOUNT_ID.match(account_id):
+        raise SaveError(f"invalid account id {account_id!r}: use letters, digits, '.', '_' or '-'")
+    return f"save-{account_id}"
+
+
+def new_trigger_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    workflow_id: str
+    run_id: str | None
+    playbook: str
+    merged: bool
+
+
+class SaveClient:
+    def __init__(self, client: Client, task_queue: str, library: PlaybookLibrary, crm: SqlCrm) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.library = library
+        self.crm = crm
+
+    async def trigger(self, trigger: Trigger) -> TriggerResult:
+        """Start the account's save, or record the trigger on the save already running.
+
+        Signal-with-start makes this atomic: concurrent triggers for one account give one save.
+        """
+        account = await self.crm.get_account(trigger.account_id)
+        if account is None:
+            raise SaveError(f"unknown account {trigger.account_id!r}: import it first (saves crm import FILE)")
+        try:
+            playbook = (self.library.get(trigger.playbook) if trigger.playbook
+                        else self.library.route(trigger.kind, trigger.reason))
+        except KeyError as exc:
+            raise SaveError(exc.args[0]) from exc
+        trigger = trigger.model_copy(update={"playbook": playbook.id})
+        wf_id = workflow_id(trigger.account_id)
+        running = await self._running(wf_id)
+        handle = await self.client.start_workflow(
+            SaveWorkflow.run,
+            SaveInput(trigger=trigger),
+            id=wf_id,
+            task_queue=self.task_queue,
+            start_signal="merge_trigger",
+            start_signal_args=[trigger],
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=static_summary(playbook.name, account.name, account.arr, account.tier.value),
+            static_details=(f"**Trigger:** {trigger.kind.value.replace('_', ' ')}"
+                            f"{' (' + trigger.reason.value + ')' if trigger.reason else ''}"
+                            f" from {trigger.source}\n\n**Playbook:** {playbook.id} v{playbook.version}"
+                            f"\n\n{playbook.summary}"),
+        )
+        return TriggerResult(wf_id, handle.result_run_id, playbook.id, merged=running)
+
+    async def _running(self, wf_id: str) -> bool:
+        try:
+            desc = await self.client.get_workflow_handle(wf_id).describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return desc.status is not None and desc.status.name == "RUNNING"
+
+    def handle(self, account_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id(account_id))
+
+    async def state(self, account_id: str) -> SaveState:
+        return await self._call(account_id, self.handle(account_id).query(SaveWorkflow.state))
+
+    async def details(self, account_id: str) -> str:
+        return await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
+
+    async def update(self, account_id: str, update: Any, request: Any) -> Any:
+        """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""
+        return await self._call(account_id, self.handle(account_id).execute_update(update, request))
+
+    async def _call(self, account_id: str, call: Any) -> Any:
+        try:
+            return await call
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise SaveError(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
+        except WorkflowQueryFailedError as exc:
+            raise SaveError(str(exc)) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise SaveError("the save did not answer in time; is a worker running?") from exc
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise SaveError(f"no save for account {account_id!r}") from exc
+            if exc.status is RPCStatusCode.FAILED_PRECONDITION:
+                raise SaveError(f"the save for {account_id!r} is closed: {exc.message}") from exc
+            raise SaveError(exc.message) from exc

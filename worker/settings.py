@@ -1,0 +1,59 @@
+"""Configuration from environment variables (prefix ``SAVES_``), never from edited code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.mailer import SmtpSettings
+from playbook_defs.loader import PLAYBOOK_DIR
+
+
+class Settings(BaseSettings):
+    """Every setting, its environment variable and its default; the README lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="SAVES_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".saves")
+    """Where the embedded default keeps its files: the Temporal dev server's database and the CRM."""
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "save-playbooks"
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_api_key: SecretStr | None = None
+    ui_port: int = 8233
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the SQL store; default: a SQLite file in ``data_dir``."""
+    playbook_dir: Path = PLAYBOOK_DIR
+
+    smtp_host: str | None = None
+    """Emails are delivered over SMTP only when this is set; they are always kept in the outbox."""
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    email_from: str = "Customer Success <saves@localhost>"
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'crm.db').resolve()}"
+
+    @property
+    def smtp(self) -> SmtpSettings | None:
+        if not self.smtp_host:
+            return None
+        return SmtpSettings(
+            host=self.smtp_host, port=self.smtp_port, username=self.smtp_username,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            starttls=self.smtp_starttls, sender=self.email_from,
+        )

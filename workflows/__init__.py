@@ -1,0 +1,1 @@
+"""The save engine: one workflow that interprets any playbook definition."""

@@ -1,0 +1,358 @@
+"""The state of one save, and the requests people send to it.
+
+The whole state is one pydantic model so a query can return it, continue-as-new can carry it,
+and a post-mortem can read it back from history. Everything that runs in the workflow is
+derived from it, which is what lets a save resume from any run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from activities.contracts import AccountSnapshot, HealthReading
+from playbook_defs.durations import Duration
+from playbook_defs.schema import EscalationLevel, PlaybookDef
+from playbook_defs.vocabulary import (
+    CancellationReason,
+    OutcomeKind,
+    OwnerRole,
+    RiskColour,
+    RootCauseCategory,
+    Stage,
+    TriggerKind,
+)
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SignalValue = float | int | str | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- what starts a save ---------------------------------------------------------------------
+
+
+class Trigger(_Model):
+    """A risk signal for an account: from a CRM webhook, the risk scan or a person."""
+
+    trigger_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    account_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    kind: TriggerKind
+    reason: CancellationReason | None = None
+    playbook: str | None = None
+    source: Name = "manual"
+    note: str = Field(default="", max_length=2000)
+    signals: dict[str, SignalValue] = Field(default_factory=dict)
+    reported_by: str | None = None
+
+
+class TriggerRecord(_Model):
+    """A trigger as the save received it; the same signal again only counts up ``repeats``."""
+
+    trigger: Trigger
+    received_at: datetime
+    merged: bool = False
+    repeats: int = 0
+    last_received_at: datetime | None = None
+
+
+class PreviousSave(_Model):
+    """The save this one reopens, when a saved customer relapsed during recovery."""
+
+    save_id: str
+    run_id: str
+    playbook_id: str
+    outcome: OutcomeKind | None
+    relapsed_at: datetime
+    reason: str
+
+
+class SaveInput(_Model):
+    """Workflow input. ``state`` is set when a run continues as new; otherwise a fresh save opens."""
+
+    trigger: Trigger
+    state: SaveState | None = None
+    previous: PreviousSave | None = None
+
+
+# --- the parts of a running save --------------------------------------------------------------
+
+
+class TaskSource(StrEnum):
+    STEP = "step"
+    HELP = "help"
+    APPROVAL = "approval"
+    RECOVERY_CHECK = "recovery_check"
+    TOUCHPOINT = "touchpoint"
+    EXIT_INTERVIEW = "exit_interview"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Task(_Model):
+    """A piece of work for a person, mirrored as a task in the CRM."""
+
+    id: str
+    title: str
+    source: TaskSource
+    owner: OwnerRole
+    stage: Stage | None = None
+    guidance: str = ""
+    status: TaskStatus = TaskStatus.PENDING
+    due_within: Duration
+    ladder: tuple[EscalationLevel, ...] = ()
+    opened_at: datetime | None = None
+    due_at: datetime | None = None
+    done_at: datetime | None = None
+    done_by: str | None = None
+    note: str = ""
+    crm_task_id: str | None = None
+    overdue: bool = False
+    commitment_id: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (TaskStatus.PENDING, TaskStatus.OPEN)
+
+
+class AutomatedStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class AutomatedStep(_Model):
+    """An email or CRM risk-status step of the playbook, run by the workflow itself."""
+
+    id: str
+    status: AutomatedStatus = AutomatedStatus.PENDING
+    done_at: datetime | None = None
+
+
+class EscalationRecord(_Model):
+    """One rung of a ladder that fired: who was told that what was overdue, and when."""
+
+    item: str
+    title: str
+    level: int
+    to: OwnerRole
+    at: datetime
+    overdue_by: Duration
+
+
+class FirstContact(_Model):
+    """The 48-hour rule: first customer contact (a call) within the playbook's limit."""
+
+    step_id: str
+    limit: Duration
+    deadline: datetime
+    at: datetime | None = None
+    kept: bool | None = None
+
+
+class CommitmentStatus(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    REJECTED = "rejected"
+
+
+class Commitment(_Model):
+    """A promise made to the customer. "One broken promise kills the save attempt" (seed 004)."""
+
+    id: str
+    what: str
+    owner: OwnerRole
+    due_at: datetime
+    made_at: datetime
+    made_by: str | None = None
+    discount_pct: float | None = None
+    status: CommitmentStatus = CommitmentStatus.OPEN
+    fulfilled_at: datetime | None = None
+    overdue: bool = False
+    approval_task: str | None = None
+    crm_task_id: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.status is CommitmentStatus.FULFILLED and not self.overdue
+
+    @property
+    def broken(self) -> bool:
+        return self.overdue
+
+
+class RootCause(_Model):
+    whys: list[str]
+    category: RootCauseCategory
+    summary: str
+    recorded_by: str | None
+    at: datetime
+
+
+class HelpRequest(_Model):
+    id: str
+    role: OwnerRole
+    what: str
+    requested_by: str | None
+    at: datetime
+    task_id: str
+
+
+class Outcome(_Model):
+    kind: OutcomeKind
+    reason: str
+    arr_retained: float
+    criteria_met: list[str]
+    criteria_missed: list[str]
+    recorded_by: str | None
+    at: datetime
+
+
+class OutcomeWatch(_Model):
+    """The outcome deadline; when it passes the save escalates and keeps waiting."""
+
+    due_at: datetime
+    overdue: bool = False
+
+
+class Repeating(_Model):
+    """Something the save does on a rhythm: weekly updates, touchpoints, value reports."""
+
+    next_at: datetime
+    count: int = 0
+
+
+class Relapse(_Model):
+    """Why a saved customer's save reopens: a health reading below the threshold or a new signal."""
+
+    at: datetime
+    reason: str
+    health: int | None = None
+    trigger: Trigger | None = None
+
+
+class RecoveryState(_Model):
+    """The 90-day recovery after a saved or partially saved outcome."""
+
+    started_at: datetime
+    ends_at: datetime
+    close_by: datetime
+    touchpoints: Repeating
+    value_reports: Repeating
+    readings: list[HealthReading] = Field(default_factory=list)
+    relapse: Relapse | None = None
+    completed: bool = False
+
+
+class SaveState(_Model):
+    """Everything about one save. Returned whole by the ``state`` query."""
+
+    save_id: str
+    account: AccountSnapshot
+    playbook: PlaybookDef
+    stage: Stage = Stage.INVESTIGATION
+    risk: RiskColour = RiskColour.RED
+    opened_at: datetime
+    triggers: list[TriggerRecord]
+    first_contact: FirstContact
+    tasks: dict[str, Task] = Field(default_factory=dict)
+    automated: dict[str, AutomatedStep] = Field(default_factory=dict)
+    skipped_steps: list[str] = Field(default_factory=list)
+    escalations: list[EscalationRecord] = Field(default_factory=list)
+    customer_updates: Repeating
+    internal_status: Repeating
+    commitments: list[Commitment] = Field(default_factory=list)
+    root_cause: RootCause | None = None
+    help_requests: list[HelpRequest] = Field(default_factory=list)
+    outcome: Outcome | None = None
+    outcome_watch: OutcomeWatch
+    recovery: RecoveryState | None = None
+    exit_started_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_reason: str | None = None
+    previous: PreviousSave | None = None
+    emails_sent: int = 0
+    run_number: int = 1
+
+    def escalations_for(self, item: str) -> list[EscalationRecord]:
+        return [e for e in self.escalations if e.item == item]
+
+    def commitment(self, commitment_id: str) -> Commitment:
+        return next(c for c in self.commitments if c.id == commitment_id)
+
+
+# --- human actions ------------------------------------------------------------------------------
+
+
+class CompleteTask(_Model):
+    task_id: str
+    by: Name | None = None
+    note: str = Field(default="", max_length=2000)
+    approved: bool = True
+    """Only for approval tasks: false rejects the concession."""
+
+
+class AddCommitment(_Model):
+    what: ShortText
+    owner: OwnerRole
+    due_in: Duration | None = None
+    due_at: datetime | None = None
+    discount_pct: float | None = Field(default=None, ge=0, le=100)
+    by: Name | None = None
+
+
+class FulfilCommitment(_Model):
+    commitment_id: str
+    by: Name | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class RecordRootCause(_Model):
+    whys: list[ShortText] = Field(min_length=1, max_length=5)
+    category: RootCauseCategory
+    summary: ShortText
+    by: Name | None = None
+
+
+class FlagHelp(_Model):
+    role: OwnerRole
+    what: ShortText
+    by: Name | None = None
+
+
+class RecordOutcome(_Model):
+    kind: OutcomeKind
+    reason: ShortText
+    arr_retained: float | None = Field(default=None, ge=0)
+    criteria_met: list[str] = Field(default_factory=list)
+    by: Name | None = None
+
+
+class SaveResult(_Model):
+    """What a finished save returns: how it ended."""
+
+    save_id: str
+    account_id: str
+    playbook_id: str
+    outcome: OutcomeKind | None
+    closed_reason: str
+    recovered: bool | None = None
+
+
+def overdue_by(now: datetime, due_at: datetime) -> timedelta:
+    return max(now - due_at, timedelta(0))
+
+
+SaveInput.model_rebuild()
