@@ -124,4 +124,5 @@ class EscalationRequest(_Contract):
     due_at: datetime
     overdue_by: str
     respond_within_hours: int = 24
+    context: dict[str, Any] = Field(default_factory=dict)
     at: datetime

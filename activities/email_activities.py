@@ -70,6 +70,7 @@ class EmailActivities:
     async def escalate(self, request: EscalationRequest) -> EmailReceipt:
         """One rung of an escalation ladder: an email and a CRM task for the escalation owner."""
         context = {
+            **request.context,
             "item": request.item, "item_owner": request.item_owner.value,
             "level": request.level, "overdue_by": request.overdue_by,
             "due": request.due_at.strftime("%a %d %b %H:%M UTC"), "to_role": request.to.value,

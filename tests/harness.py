@@ -23,7 +23,8 @@ from worker.demo import load_demo_crm
 from worker.runner import Services, build_services, build_worker
 from worker.save_client import SaveClient, SaveError, TriggerResult, workflow_id
 from worker.settings import Settings
-from workflows.models import SaveState, Trigger
+from workflows.models import SaveResult, SaveState, Trigger
+from workflows.save import SaveWorkflow
 
 
 class SmtpSink:
@@ -103,6 +104,31 @@ class Harness:
     async def state(self, account: str) -> SaveState:
         return await self.saves.state(account)
 
+    async def wait_in_stage(self, account: str, stage: str) -> SaveState:
+        """Poll until the save reaches ``stage`` (phase changes continue as new, briefly)."""
+        for _ in range(400):
+            try:
+                state = await self.saves.state(account)
+                if state.stage.value == stage:
+                    return state
+            except SaveError:
+                pass
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"save for {account} never reached stage {stage}")
+
+    async def history_lengths(self, account: str, first_run_id: str) -> list[int]:
+        """Events in each run of the account's workflow, following continue-as-new from ``first_run_id``."""
+        lengths = []
+        run_id: str | None = first_run_id
+        while run_id:
+            history = await self.client.get_workflow_handle(
+                workflow_id(account), run_id=run_id).fetch_history()
+            lengths.append(len(history.events))
+            last = history.events[-1]
+            run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                      if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+        return lengths
+
     async def act(self, account: str, update: Any, request: Any) -> Any:
         return await self.saves.update(account, update, request)
 
@@ -112,8 +138,8 @@ class Harness:
     async def now(self) -> datetime:
         return await self.env.get_current_time()
 
-    def handle(self, account: str) -> WorkflowHandle[Any, Any]:
-        return self.client.get_workflow_handle(workflow_id(account))
+    def handle(self, account: str) -> WorkflowHandle[SaveWorkflow, SaveResult]:
+        return self.client.get_workflow_handle_for(SaveWorkflow.run, workflow_id(account))
 
     async def emails(self, account: str | None = None) -> list[OutboxEmail]:
         return await self.services.outbox.emails(account)

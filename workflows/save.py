@@ -236,7 +236,7 @@ class SaveWorkflow:
             await self._email(plan.template, CUSTOMER, "exit/invitation", {},
                               "Exit interview invitation to customer")
         exit_task = task
-        self._spawn(self._run_task(exit_task))
+        self._spawn(self._run_task(exit_task, opens_at=s.exit_started_at))
         finished = await self._wait_main(
             lambda: not exit_task.is_active or self._rollover_due(),
             until=s.exit_started_at + plan.close_after, summary="Close the lost save",
@@ -310,7 +310,7 @@ class SaveWorkflow:
         await workflow.wait_condition(lambda: self._deps_done(step))
         await self._sleep_until(s.opened_at + step.start_after, f"Start: {step.title}")
         if step.kind is StepKind.TASK:
-            await self._run_task(s.tasks[step.id])
+            await self._run_task(s.tasks[step.id], opens_at=self._scheduled_start(step))
             return
         auto = s.automated[step.id]
         if auto.status is not AutomatedStatus.PENDING:
@@ -323,13 +323,28 @@ class SaveWorkflow:
             assert step.risk is not None
             await self._set_risk(step.risk, step.title)
         auto.status = AutomatedStatus.DONE
-        auto.done_at = workflow.now()
+        auto.done_at = self._scheduled_start(step)
         self._publish()
 
-    async def _run_task(self, task: Task) -> None:
-        """Create the CRM task, chase it up its ladder while overdue, close it when done."""
+    def _scheduled_start(self, step: Step) -> datetime:
+        """When a step was due to open: its offset, or its last dependency's completion if later."""
+        s = self.s
+        moments = [s.opened_at + step.start_after]
+        for dep in step.depends_on:
+            done_at = s.tasks[dep].done_at if dep in s.tasks else (
+                s.automated[dep].done_at if dep in s.automated else None)
+            if done_at is not None:
+                moments.append(done_at)
+        return max(moments)
+
+    async def _run_task(self, task: Task, opens_at: datetime | None = None) -> None:
+        """Create the CRM task, chase it up its ladder while overdue, close it when done.
+
+        ``opens_at`` is when the task was due to open; its deadline counts from then, so a
+        worker that was down for an hour does not give the owner an extra hour.
+        """
         if task.status is TaskStatus.PENDING:
-            await self._open_task(task)
+            await self._open_task(task, opens_at or workflow.now())
         if task.status is TaskStatus.OPEN:
             assert task.due_at is not None
             await self._chase(f"task/{task.id}", task.title, task.owner, task.due_at, task.ladder,
@@ -337,12 +352,12 @@ class SaveWorkflow:
         if task.status is TaskStatus.DONE and task.crm_task_id is not None:
             await self._close_crm(done=[self._key(f"task/{task.id}")])
 
-    async def _open_task(self, task: Task) -> None:
+    async def _open_task(self, task: Task, opens_at: datetime) -> None:
         s = self.s
         now = workflow.now()
-        task.opened_at = now
+        task.opened_at = opens_at
         first_contact = task.id == s.first_contact.step_id
-        task.due_at = s.first_contact.deadline if first_contact else now + task.due_within
+        task.due_at = s.first_contact.deadline if first_contact else opens_at + task.due_within
         task.status = TaskStatus.OPEN
         self._publish()
         ref = await self._act(
@@ -387,7 +402,8 @@ class SaveWorkflow:
             EmailActivities.escalate,
             EscalationRequest(key=self._key(f"{item}/escalation/{level_no}"), save=self._ref,
                               to=level.to, level=level_no, item=title, item_owner=owner,
-                              due_at=due_at, overdue_by=format_duration(now - due_at), at=now),
+                              due_at=due_at, overdue_by=format_duration(now - due_at),
+                              context={"save": self._digest(now)}, at=now),
             f"Escalate overdue {title} to {level.to.value} (level {level_no})",
             EMAIL_TIMEOUT,
         )
@@ -501,7 +517,7 @@ class SaveWorkflow:
             if check.template is not None:
                 await self._email(check.template, CUSTOMER, f"recovery/{check.id}", {},
                                   f"{check.title}: invitation to customer")
-        await self._run_task(s.tasks[check.id])
+        await self._run_task(s.tasks[check.id], opens_at=r.started_at + check.at)
 
     async def _touchpoint(self, number: int) -> None:
         s = self.s
@@ -512,7 +528,8 @@ class SaveWorkflow:
                     source=TaskSource.TOUCHPOINT, owner=plan.touchpoint_owner,
                     due_within=plan.touchpoint_due_within)
         s.tasks[task.id] = task
-        self._spawn(self._run_task(task))
+        assert s.recovery is not None
+        self._spawn(self._run_task(task, opens_at=s.recovery.touchpoints.next_at))
 
     async def _value_report(self, number: int) -> None:
         s = self.s
@@ -549,14 +566,17 @@ class SaveWorkflow:
                      summary: str) -> None:
         s = self.s
         now = workflow.now()
-        digest = rules.progress_digest(s, now, since=now - timedelta(days=7))
         await self._act(
             EmailActivities.send_email,
             EmailRequest(key=self._key(f"email/{key}"), save=self._ref, template=template, to=to,
-                         context={"save": digest, **context}, at=now),
+                         context={"save": self._digest(now), **context}, at=now),
             summary, EMAIL_TIMEOUT,
         )
         s.emails_sent += 1
+
+    def _digest(self, now: datetime) -> dict[str, Any]:
+        """What emails say about the save: progress over the last week, what is next and late."""
+        return rules.progress_digest(self.s, now, since=now - timedelta(days=7))
 
     async def _set_risk(self, risk: RiskColour, reason: str) -> None:
         s = self.s
