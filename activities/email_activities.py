@@ -69,10 +69,11 @@ class EmailActivities:
     @activity.defn(name="escalate")
     async def escalate(self, request: EscalationRequest) -> EmailReceipt:
         """One rung of an escalation ladder: an email and a CRM task for the escalation owner."""
+        overdue = "overdue" if request.overdue_by == "0" else f"overdue by {request.overdue_by}"
         context = {
             **request.context,
             "item": request.item, "item_owner": request.item_owner.value,
-            "level": request.level, "overdue_by": request.overdue_by,
+            "level": request.level, "overdue": overdue,
             "due": request.due_at.strftime("%a %d %b %H:%M UTC"), "to_role": request.to.value,
         }
         receipt = await self._send(request.key, request.save, "escalation", request.to,
@@ -80,7 +81,7 @@ class EmailActivities:
         owner = await self.crm.get_owner(request.save.account_id, request.to)
         await self.crm.create_task(CrmTaskRequest(
             key=request.key, save=request.save, owner=request.to,
-            title=f"Escalation L{request.level}: {request.item} is overdue by {request.overdue_by}",
+            title=f"Escalation L{request.level}: {request.item} is {overdue}",
             body=f"Owner: {request.item_owner.value}. Due {context['due']}. "
                  "Unblock it or take it over.",
             due_at=request.at + timedelta(hours=request.respond_within_hours), at=request.at,

@@ -14,7 +14,7 @@ import pytest
 from playbook_defs.schema import StepKind
 from playbook_defs.vocabulary import CancellationReason, OutcomeKind, TriggerKind
 from tests.drive import complete_recovery_checks, record_saved, work_every_step
-from tests.harness import Harness
+from tests.harness import Harness, close_to
 from workflows.models import SaveState, TaskSource, TaskStatus
 
 CASES = [
@@ -26,11 +26,6 @@ CASES = [
     ("quillstone", TriggerKind.COMPETITOR_EVALUATION, None, "competitive_threat"),
     ("orbitfoods", TriggerKind.CHAMPION_DEPARTURE, None, "champion_departure"),
 ]
-
-
-def close_to(actual: datetime, expected: datetime) -> bool:
-    """Emails are stamped when sent; allow the seconds the activity itself takes."""
-    return abs(actual - expected) < timedelta(seconds=30)
 
 
 def expected_open(state: SaveState, step_id: str) -> datetime:

@@ -7,6 +7,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -25,6 +28,7 @@ from workflows.models import SaveInput, SaveState, Trigger
 from workflows.save import SaveWorkflow
 
 T = TypeVar("T")
+WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -92,12 +96,14 @@ class SaveClient:
 
     async def _running(self, wf_id: str) -> bool:
         try:
-            desc = await self.client.get_workflow_handle(wf_id).describe()
+            desc = await self.client.workflow_service.describe_workflow_execution(
+                DescribeWorkflowExecutionRequest(namespace=self.client.namespace,
+                                                 execution=WorkflowExecution(workflow_id=wf_id)))
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 return False
             raise
-        return desc.status is not None and desc.status.name == "RUNNING"
+        return bool(desc.workflow_execution_info.status == WORKFLOW_EXECUTION_STATUS_RUNNING)
 
     def handle(self, account_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id(account_id))

@@ -37,12 +37,12 @@ def current_details(state: SaveState, now: datetime) -> str:
         f" · **Playbook:** {state.playbook.id} v{state.playbook.version}",
     ]
     fc = state.first_contact
+    rule = f"{int(fc.limit.total_seconds() // 3600)}-hour rule"
     if fc.at is not None:
         verdict = "kept" if fc.kept else "broken"
-        lines.append(f"**First contact:** {when(fc.at)} ({format_duration(fc.limit)} rule {verdict})")
+        lines.append(f"**First contact:** {when(fc.at)} ({rule} {verdict})")
     elif fc.kept is False:
-        lines.append(f"**First contact:** none yet, {format_duration(fc.limit)} rule broken "
-                     f"{_ago(now, fc.deadline)} ago")
+        lines.append(f"**First contact:** none yet, {rule} broken {_ago(now, fc.deadline)} ago")
     else:
         lines.append(f"**First contact:** due by {when(fc.deadline)}")
     deadlines = open_deadlines(state)

@@ -109,6 +109,8 @@ class SaveWorkflow:
         self._background: list[asyncio.Task[None]] = []
         self._crash: BaseException | None = None
         self._inflight = 0
+        self._stopping = False
+        self._accepting = False
         self._published: dict[str, Any] = {}
         self._period_over = False
 
@@ -169,6 +171,7 @@ class SaveWorkflow:
         self._spawn(self._chase("outcome", "Outcome decision", OwnerRole.CSM,
                                 s.outcome_watch.due_at, s.playbook.outcome.escalation,
                                 lambda: s.outcome is not None, self._outcome_overdue))
+        self._accepting = True
         await self._wait_main(lambda: s.outcome is not None or self._rollover_due())
         await self._stop_background()
         if s.outcome is None:
@@ -210,6 +213,7 @@ class SaveWorkflow:
         self._spawn(self._repeat(r.value_reports, plan.value_report_every, "Monthly value report",
                                  self._value_report, until=r.ends_at))
         self._spawn(self._end_of_recovery_period(r.ends_at))
+        self._accepting = True
         finished = await self._wait_main(
             lambda: r.relapse is not None or self._rollover_due()
             or (self._period_over and rules.check_tasks_done(s)),
@@ -237,6 +241,7 @@ class SaveWorkflow:
                               "Exit interview invitation to customer")
         exit_task = task
         self._spawn(self._run_task(exit_task, opens_at=s.exit_started_at))
+        self._accepting = True
         finished = await self._wait_main(
             lambda: not exit_task.is_active or self._rollover_due(),
             until=s.exit_started_at + plan.close_after, summary="Close the lost save",
@@ -419,8 +424,11 @@ class SaveWorkflow:
         """Restart chasing what outlives a phase: help and approval tasks, open commitments."""
         s = self.s
         for task in s.tasks.values():
-            if task.source in (TaskSource.HELP, TaskSource.APPROVAL) and task.is_active:
+            if task.source is TaskSource.APPROVAL and task.is_active:
                 self._spawn(self._run_task(task))
+        for request in s.help_requests:
+            if s.tasks[request.task_id].is_active:
+                self._spawn(self._run_help(request))
         for commitment in s.commitments:
             if commitment.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL):
                 self._spawn(self._run_commitment(commitment))
@@ -447,10 +455,12 @@ class SaveWorkflow:
         await self._close_crm(done=[key])
 
     async def _run_help(self, request: HelpRequest) -> None:
-        await self._email("help_needed", request.role, f"help/{request.id}",
-                          {"what": request.what, "requested_by": request.requested_by or "the CSM"},
-                          f"Help needed from {request.role.value}")
-        await self._run_task(self.s.tasks[request.task_id])
+        task = self.s.tasks[request.task_id]
+        if task.status is TaskStatus.PENDING:
+            await self._email("help_needed", request.role, f"help/{request.id}",
+                              {"what": request.what, "requested_by": request.requested_by or "the CSM"},
+                              f"Help needed from {request.role.value}")
+        await self._run_task(task, opens_at=request.at)
 
     # --- cadence and recovery -------------------------------------------------------------------
 
@@ -553,6 +563,8 @@ class SaveWorkflow:
 
     async def _act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str,
                    timeout: timedelta = ACTIVITY_TIMEOUT) -> R:
+        if self._stopping and asyncio.current_task() in self._background:
+            raise asyncio.CancelledError("the phase is ending")  # no new side effect from a stopping step
         self._inflight += 1
         try:
             result: R = await workflow.execute_activity_method(
@@ -661,12 +673,27 @@ class SaveWorkflow:
         if not task.cancelled() and task.exception() is not None and self._crash is None:
             self._crash = task.exception()
 
+    def _spawn_from_handler(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Start work an update added, if a phase is running; otherwise the next phase starts it
+        (see :meth:`_spawn_carried_over`), so nothing is chased twice."""
+        if self._accepting:
+            self._spawn(coro)
+        else:
+            coro.close()
+
     async def _stop_background(self) -> None:
-        """Let running activities finish, then stop every timer and waiting step of this phase."""
+        """Let running activities finish, then stop every timer and waiting step of this phase.
+
+        No activity is left in flight when the run continues as new or completes.
+        """
+        self._accepting = False
+        self._stopping = True
         await workflow.wait_condition(lambda: self._inflight == 0)
         for task in self._background:
             task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        self._stopping = False
 
     # --- visibility -----------------------------------------------------------------------------
 
@@ -793,8 +820,8 @@ class SaveWorkflow:
                             ladder=s.playbook.default_escalation, commitment_id=c.id)
             s.tasks[approval.id] = approval
             c.approval_task = approval.id
-            self._spawn(self._run_task(approval))
-        self._spawn(self._run_commitment(c))
+            self._spawn_from_handler(self._run_task(approval))
+        self._spawn_from_handler(self._run_commitment(c))
         self._publish()
         return c
 
@@ -865,7 +892,7 @@ class SaveWorkflow:
         help_request = HelpRequest(id=str(number), role=request.role, what=request.what,
                                    requested_by=request.by, at=workflow.now(), task_id=task.id)
         s.help_requests.append(help_request)
-        self._spawn(self._run_help(help_request))
+        self._spawn_from_handler(self._run_help(help_request))
         self._publish()
         return help_request
 
