@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""Account ids: letters, digits, '.', '_' and '-'. A save's workflow id is derived from one."""
+
 
 class OwnerRole(StrEnum):
     """Who owns a step inside our company (seed 004: "clear ownership prevents stalling")."""

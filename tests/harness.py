@@ -12,10 +12,7 @@ from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
 
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store.tables import CrmTask, OutboxEmail
@@ -93,8 +90,6 @@ class Harness:
         """The state once the save has opened; with ``other_than``, once a save other than that one has."""
         for _ in range(400):
             try:
-                if other_than is not None:
-                    await self.quiet(account)
                 state = await self.state(account)
                 if other_than is None or state.save_id != other_than:
                     return state
@@ -103,29 +98,6 @@ class Harness:
             await asyncio.sleep(0.025)
         raise AssertionError(f"save for {account} did not open")
 
-    async def quiet(self, account: str) -> None:
-        """Wait until the save has had no workflow task or activity in flight for a moment.
-
-        Querying the time-skipping test server while a run continues as new can leave a
-        time-skipping lock behind, after which every sleep stalls; so after an action that ends
-        a phase, tests wait for the save to settle before they query it.
-        """
-        request = DescribeWorkflowExecutionRequest(
-            namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(account)))
-        quiet_checks = 0
-        for _ in range(1000):
-            try:
-                desc = await self.client.workflow_service.describe_workflow_execution(request)
-            except RPCError:
-                return
-            if not desc.pending_activities and not desc.HasField("pending_workflow_task"):
-                quiet_checks += 1
-                if quiet_checks >= 3:
-                    return
-            else:
-                quiet_checks = 0
-            await asyncio.sleep(0.05)
-
     async def state(self, account: str) -> SaveState:
         return await self.saves.state(account)
 
@@ -133,7 +105,6 @@ class Harness:
         """Poll until the save reaches ``stage`` (phase changes continue as new, briefly)."""
         for _ in range(400):
             try:
-                await self.quiet(account)
                 state = await self.state(account)
                 if state.stage.value == stage:
                     return state
@@ -159,7 +130,19 @@ class Harness:
         return await self.saves.update(account, update, request)
 
     async def sleep(self, **kw: float) -> None:
+        """Skip time on the test server."""
         await self.env.sleep(timedelta(**kw))
+
+    async def result(self, account: str) -> SaveResult:
+        """Wait for the save to close, skipping time.
+
+        Only handles that ``start_workflow`` returned skip time while awaiting a result on the
+        V1 test server; a handle looked up by id needs time skipping unlocked explicitly.
+        """
+        unlocked = getattr(self.env, "time_skipping_unlocked", None)
+        assert unlocked is not None, "needs the time-skipping test server"
+        async with unlocked():
+            return await self.handle(account).result()
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()

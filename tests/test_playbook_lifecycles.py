@@ -104,7 +104,7 @@ async def test_playbook_runs_from_trigger_through_recovery(
     assert len(internal) == 4
 
     await complete_recovery_checks(harness, account)
-    result = await harness.handle(account).result()
+    result = await harness.result(account)
     assert result.outcome is OutcomeKind.SAVED and result.recovered is True
     assert result.closed_reason == "recovered"
 

@@ -23,13 +23,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import PlaybookLibrary
+from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.details import static_summary
 from workflows.models import SaveInput, SaveState, Trigger
 from workflows.save import SaveWorkflow
 
 T = TypeVar("T")
 WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 
 
 class SaveError(Exception):

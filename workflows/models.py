@@ -17,6 +17,7 @@ from activities.contracts import AccountSnapshot, HealthReading
 from playbook_defs.durations import Duration
 from playbook_defs.schema import EscalationLevel, PlaybookDef
 from playbook_defs.vocabulary import (
+    ACCOUNT_ID_PATTERN,
     CancellationReason,
     OutcomeKind,
     OwnerRole,
@@ -29,6 +30,7 @@ from playbook_defs.vocabulary import (
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 SignalValue = float | int | str | bool
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -42,7 +44,7 @@ class Trigger(_Model):
     """A risk signal for an account: from a CRM webhook, the risk scan or a person."""
 
     trigger_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    account_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    account_id: AccountId
     kind: TriggerKind
     reason: CancellationReason | None = None
     playbook: str | None = None
@@ -53,13 +55,11 @@ class Trigger(_Model):
 
 
 class TriggerRecord(_Model):
-    """A trigger as the save received it; the same signal again only counts up ``repeats``."""
+    """A trigger as the save received it; ``merged`` when it joined a save already running."""
 
     trigger: Trigger
     received_at: datetime
     merged: bool = False
-    repeats: int = 0
-    last_received_at: datetime | None = None
 
 
 class PreviousSave(_Model):
@@ -266,6 +266,7 @@ class SaveState(_Model):
     risk: RiskColour = RiskColour.RED
     opened_at: datetime
     triggers: list[TriggerRecord]
+    triggers_not_kept: int = 0
     first_contact: FirstContact
     tasks: dict[str, Task] = Field(default_factory=dict)
     automated: dict[str, AutomatedStep] = Field(default_factory=dict)

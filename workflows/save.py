@@ -93,6 +93,8 @@ Data that can never succeed raises a non-retryable error in the activity itself.
 ROLLOVER_EVENTS = 1500
 """Continue as new mid-phase once a run's history reaches this many events (a save left open for months)."""
 SAVE_STAGES = (*STEP_STAGES, Stage.AWAITING_OUTCOME)
+MAX_TRIGGERS = 200
+"""Triggers kept on one save; beyond this only a count grows, so a noisy source cannot bloat the state."""
 
 
 def _rejected(message: str) -> ApplicationError:
@@ -730,14 +732,11 @@ class SaveWorkflow:
         s = self.s
         now = workflow.now()
         if any(r.trigger.trigger_id == trigger.trigger_id for r in s.triggers):
-            return
-        same = next((r for r in s.triggers if (r.trigger.kind, r.trigger.reason, r.trigger.source)
-                     == (trigger.kind, trigger.reason, trigger.source)), None)
-        if same is not None and same.merged:
-            same.repeats += 1
-            same.last_received_at = now
-        else:
+            return  # a redelivered event
+        if len(s.triggers) < MAX_TRIGGERS:
             s.triggers.append(TriggerRecord(trigger=trigger, received_at=now, merged=True))
+        else:
+            s.triggers_not_kept += 1
         r = s.recovery
         if r is not None and r.relapse is None and not r.completed:
             r.relapse = Relapse(at=now, trigger=trigger,

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from activities.store.db import sessions
 from activities.store.tables import TEAM, Account, Contact, Owner
 from playbook_defs.errors import describe
-from playbook_defs.vocabulary import OwnerRole, Tier
+from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN, OwnerRole, Tier
 
-AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 
 
 class _Entry(BaseModel):
