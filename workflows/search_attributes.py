@@ -30,7 +30,7 @@ ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
 )
 
 _CLI_TYPE_NAMES = {
-    "KEYWORD": "Keyword", "FLOAT": "Double", "BOOL": "Bool", "INT": "Int",
+    "KEYWORD": "Keyword", "FLOAT": "Double", "DOUBLE": "Double", "BOOL": "Bool", "INT": "Int",
     "DATETIME": "Datetime", "TEXT": "Text", "KEYWORD_LIST": "KeywordList",
 }
 
