@@ -469,3 +469,8 @@ def playbooks_list() -> None:
         table.add_row(p.id, p.name, str(p.version), ", ".join(t.value for t in p.triggers),
                       ", ".join(r.value for r in p.cancellation_reasons))
     out.print(table)
+
+
+from worker.cli_postmortem import register as _register_postmortem  # noqa: E402
+
+_register_postmortem(app)

@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive_activities import ArchiveActivities
 from activities.crm_activities import CrmActivities
 from activities.email_activities import EmailActivities
 from activities.mailer import EmailRenderer, SmtpDelivery
 from activities.playbook_activities import PlaybookActivities
+from activities.store.archive import Archive
 from activities.store.db import create_schema, make_engine
 from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
@@ -32,11 +34,14 @@ class Services:
     crm_activities: CrmActivities
     email_activities: EmailActivities
     playbook_activities: PlaybookActivities
+    archive: Archive
+    archive_activities: ArchiveActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
         return [c.fetch_account, c.create_task, c.close_tasks, c.set_risk_status, c.add_note,
-                c.read_health, e.send_email, e.escalate, p.load_playbook]
+                c.read_health, e.send_email, e.escalate, p.load_playbook,
+                self.archive_activities.archive_save]
 
 
 async def build_services(settings: Settings) -> Services:
@@ -49,8 +54,9 @@ async def build_services(settings: Settings) -> Services:
     smtp = settings.smtp
     email = EmailActivities(crm, outbox, EmailRenderer(settings.playbook_dir / "templates"),
                             SmtpDelivery(smtp) if smtp else None)
+    archive = Archive(engine)
     return Services(engine, crm, outbox, CrmActivities(crm), email,
-                    PlaybookActivities(settings.playbook_dir))
+                    PlaybookActivities(settings.playbook_dir), archive, ArchiveActivities(archive))
 
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:

@@ -15,9 +15,10 @@ from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.archive_activities import ArchiveActivities
     from activities.contracts import (
         CloseTasksRequest,
         CrmTaskRequest,
@@ -77,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         Trigger,
         TriggerRecord,
     )
+    from workflows.postmortem import ArchiveRequest
 
 R = TypeVar("R")
 A = TypeVar("A")
@@ -265,6 +267,7 @@ class SaveWorkflow:
         await asyncio.gather(self._sync_crm_tasks(), self._set_risk(risk, f"Save closed: {reason}"),
                              self._note("closed", f"Save closed: {reason}"))
         self._publish()
+        await self._archive("closed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.logger.info("save closed", extra=self._log_extra(reason=reason))
         return SaveResult(save_id=s.save_id, account_id=s.account.account_id,
@@ -280,6 +283,7 @@ class SaveWorkflow:
                 task.status = TaskStatus.CANCELLED
         await asyncio.gather(self._sync_crm_tasks(),
                              self._note("relapse", f"Relapsed during recovery: {relapse.reason}"))
+        await self._archive("reopened")
         previous = PreviousSave(
             save_id=s.save_id, run_id=workflow.info().run_id, playbook_id=s.playbook.id,
             outcome=s.outcome.kind if s.outcome else None, relapsed_at=relapse.at,
@@ -294,6 +298,20 @@ class SaveWorkflow:
         )
         workflow.logger.info("save relapsed", extra=self._log_extra(reason=relapse.reason))
         await self._continue(SaveInput(trigger=trigger, previous=previous))
+
+    async def _archive(self, status: str) -> None:
+        """Hook: the save ended; archive its post-mortem and history (they outlive Temporal's
+        retention). Bounded retries: a broken archive must not keep a save from closing."""
+        try:
+            await workflow.execute_activity_method(
+                ArchiveActivities.archive_save, ArchiveRequest(state=self.s, status=status),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10),
+                summary="Archive the post-mortem and the history of this save",
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("archive failed; the history stays in Temporal until retention",
+                                    extra=self._log_extra(error=str(exc.cause or exc)))
 
     async def _continue(self, inp: SaveInput) -> NoReturn:
         self._publish()

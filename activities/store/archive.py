@@ -1,0 +1,111 @@
+"""The save archive: every ended save's post-mortem and its compressed Temporal history.
+
+Temporal keeps a closed workflow's history only for the namespace's retention period (days);
+a save program is reviewed over months. The archive keeps both the post-mortem record (what
+``saves report`` reads) and the raw history (zlib-compressed JSON, so it can still be replayed
+or re-read by a future version of the post-mortem).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, LargeBinary, String, Text, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from activities.store.db import sessions
+from activities.store.tables import Base
+from workflows.postmortem import PostMortem
+
+
+class ArchivedSave(Base):
+    __tablename__ = "save_archive"
+
+    save_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
+    account_id: Mapped[str] = mapped_column(String(128), index=True)
+    playbook_id: Mapped[str] = mapped_column(String(64), index=True)
+    tier: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(32))
+    arr: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime]
+    record: Mapped[str] = mapped_column(Text)
+    history: Mapped[bytes] = mapped_column(LargeBinary)
+    history_bytes: Mapped[int]
+
+
+def compress_history(document: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), level=6)
+
+
+def decompress_history(blob: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(zlib.decompress(blob))
+    return value
+
+
+class Archive:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sessions = sessions(engine)
+
+    async def put(self, record: PostMortem, history: dict[str, Any], at: datetime) -> int:
+        """Store (or replace: a retried activity writes the same save again) one save; returns
+        the compressed size of its history."""
+        blob = compress_history(history)
+        async with self.sessions() as session, session.begin():
+            row = await session.get(ArchivedSave, record.save_id)
+            if row is None:
+                row = ArchivedSave(save_id=record.save_id)
+                session.add(row)
+            row.workflow_id = record.workflow_id
+            row.account_id = record.account_id
+            row.playbook_id = record.playbook_id
+            row.tier = record.tier
+            row.owner_id = record.owner_id
+            row.outcome = record.figures.outcome.value
+            row.arr = record.figures.arr
+            row.opened_at = record.opened_at
+            row.closed_at = record.closed_at
+            row.archived_at = at
+            row.record = record.model_dump_json()
+            row.history = blob
+            row.history_bytes = len(blob)
+        return len(blob)
+
+    async def records(self, account_id: str | None = None, since: datetime | None = None,
+                      playbook: str | None = None, tier: str | None = None,
+                      owner: str | None = None) -> list[PostMortem]:
+        """Archived post-mortems, oldest first, filtered in SQL (owner: id, matched on the record)."""
+        query = select(ArchivedSave.record).order_by(ArchivedSave.opened_at)
+        if account_id is not None:
+            query = query.where(ArchivedSave.account_id == account_id)
+        if since is not None:
+            query = query.where(ArchivedSave.opened_at >= since)
+        if playbook is not None:
+            query = query.where(ArchivedSave.playbook_id == playbook)
+        if tier is not None:
+            query = query.where(ArchivedSave.tier == tier)
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        found = [PostMortem.model_validate_json(r) for r in rows]
+        if owner is not None:
+            wanted = owner.lower()
+            found = [r for r in found if wanted in {(r.owner_id or "").lower(), (r.owner or "").lower()}]
+        return [r.model_copy(update={"source": "archive"}) for r in found]
+
+    async def record(self, save_id: str) -> PostMortem | None:
+        async with self.sessions() as session:
+            row = await session.get(ArchivedSave, save_id)
+        return None if row is None else PostMortem.model_validate_json(row.record).model_copy(
+            update={"source": "archive"})
+
+    async def history(self, save_id: str) -> dict[str, Any] | None:
+        async with self.sessions() as session:
+            row = await session.get(ArchivedSave, save_id)
+        return None if row is None else decompress_history(row.history)

@@ -1,0 +1,72 @@
+"""The replay gate: recorded histories of every playbook's main paths must replay with the
+current ``SaveWorkflow``. A change that alters the commands of a running save (a new activity or
+timer, a reordered step) fails here instead of breaking saves already running in production.
+
+After an intended change, regenerate the histories: ``python scripts/record_histories.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.models import SaveInput, SaveResult
+from workflows.save import SaveWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+
+
+async def _histories() -> AsyncIterator[WorkflowHistory]:
+    for path in HISTORIES:
+        yield WorkflowHistory.from_json(f"save-{path.stem}", path.read_text(encoding="utf-8"))
+
+
+async def _failures(workflow_class: type) -> dict[str, str]:
+    """File name -> replay error, for every recorded history that does not replay."""
+    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    results = await replayer.replay_workflows(_histories(), raise_on_replay_failure=False)
+    by_run = {f"save-{p.stem}": p.name for p in HISTORIES}
+    failed: dict[str, str] = {}
+    for run_id, error in results.replay_failures.items():
+        failed[run_id] = f"{error}"
+    return {by_run.get(k, k): v for k, v in failed.items()}
+
+
+def test_the_gate_covers_every_playbook_and_phase() -> None:
+    names = [p.name for p in HISTORIES]
+    assert names, "no recorded histories: run python scripts/record_histories.py"
+    for playbook in ("product_issue", "value_roi", "service_relationship", "budget",
+                     "competitive_threat", "champion_departure"):
+        mine = [n for n in names if n.startswith(playbook + "-")]
+        assert any("-save." in n for n in mine) and any("-recovery." in n for n in mine), playbook
+        assert any("-exit." in n for n in mine), playbook
+    assert any("relapse" in n for n in names)
+
+
+async def test_recorded_saves_replay_with_the_current_workflow() -> None:
+    failures = await _failures(SaveWorkflow)
+    assert failures == {}, ("running saves would break; if the change is intended, regenerate "
+                            "with python scripts/record_histories.py: " + repr(failures))
+
+
+@workflow.defn(name="Save")
+class SaveWithAnExtraTimer(SaveWorkflow):
+    """A careless change: a pause before anything else, as if someone added a wait at the start."""
+
+    @workflow.run
+    async def run(self, inp: SaveInput) -> SaveResult:
+        await workflow.sleep(timedelta(seconds=1))
+        return await super().run(inp)
+
+
+async def test_a_non_deterministic_change_fails_the_gate() -> None:
+    failures = await _failures(SaveWithAnExtraTimer)
+    assert len(failures) == len(HISTORIES)
+    assert all("nondetermin" in error.lower() or "non-determin" in error.lower()
+               for error in failures.values()), failures

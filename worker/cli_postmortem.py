@@ -1,0 +1,209 @@
+"""``saves postmortem`` and ``saves report``: one save's story, and the whole program's figures."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from temporalio.client import Client
+
+from activities.save_history import HistoryError
+from activities.store.archive import Archive
+from activities.store.db import create_schema, make_engine
+from worker.connect import connect
+from worker.pages import contact_answer, postmortem_html, postmortem_text, report_html
+from worker.postmortem_source import postmortems, split_target
+from worker.report import Filters, SaveReport, build_report, report_csv
+from worker.save_client import SaveError
+from worker.settings import Settings
+from workflows.postmortem import PostMortem
+
+T = TypeVar("T")
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
+    CSV = "csv"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _run(work: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    except (SaveError, HistoryError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _write(text: str, path: Path | None, default: str | None) -> None:
+    """Print to stdout, or write a file (HTML always goes to a file a browser can open)."""
+    target = path or (Path(default) if default else None)
+    if target is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    out.print(f"wrote {target.resolve()}", highlight=False)
+
+
+async def _client_or_none(settings: Settings, archive_only: bool) -> Client | None:
+    if archive_only:
+        return None
+    try:
+        return await connect(settings)
+    except RuntimeError:
+        err.print(f"note: Temporal at {settings.temporal_address} is not reachable; reading the archive")
+        return None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("postmortem")(postmortem)
+    app.command("report")(report)
+    app.command("demo-history")(demo_history)
+
+
+def postmortem(
+    target: Annotated[str, typer.Argument(help="An account id, or a workflow id (save-<account>).")],
+    save: Annotated[str | None, typer.Option(
+        help="A save id (or its first characters) when the account had several saves.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every save of the account, oldest first.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="text, json or html.")] = Format.TEXT,
+    output: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    archive_only: Annotated[bool, typer.Option(help="Read only the archive, not Temporal.")] = False,
+) -> None:
+    """The post-mortem of a save, running or closed: its timeline in plain words and key figures.
+
+    Reads Temporal's history; falls back to the archive once Temporal has forgotten the save.
+    """
+    settings = Settings()
+    try:
+        _, account = split_target(target)
+    except SaveError as exc:
+        raise _fail(str(exc)) from None
+
+    async def work() -> tuple[list[PostMortem], str]:
+        engine = make_engine(settings.db_url)
+        try:
+            await create_schema(engine)
+            client = await _client_or_none(settings, archive_only)
+            return await postmortems(client, Archive(engine), target, "*" if every else save)
+        finally:
+            await engine.dispose()
+
+    found, source = _run(work())
+    if fmt is Format.JSON:
+        body = "[" + ",\n".join(pm.model_dump_json(indent=2) for pm in found) + "]" if every \
+            else found[-1].model_dump_json(indent=2)
+        _write(body, output, None)
+    elif fmt is Format.HTML:
+        for pm in found:
+            default = f"postmortem-{account}-{pm.save_id[:8]}.html"
+            _write(postmortem_html(pm), output if len(found) == 1 else None, default)
+    elif fmt is Format.CSV:
+        raise _fail("csv is for `saves report`; use text, json or html here")
+    else:
+        _write("\n\n".join(postmortem_text(pm) for pm in found), output, None)
+    if source == "archive":
+        err.print("(from the archive: Temporal no longer has this save's history)")
+
+
+def report(
+    since: Annotated[datetime | None, typer.Option(help="Only saves opened on or after this date.")] = None,
+    playbook: Annotated[str | None, typer.Option(help="Only this playbook id.")] = None,
+    tier: Annotated[str | None, typer.Option(help="Only this tier (enterprise, mid_market, smb).")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only saves of this CSM (id or name).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="html, csv, json or text.")] = Format.HTML,
+    output: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+) -> None:
+    """The save-program report over every archived save: save rate by playbook, tier and time to
+    first contact; commitments kept; relapse rate; ARR saved and lost."""
+    settings = Settings()
+    filters = Filters(since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
+                      playbook=playbook, tier=tier, owner=owner)
+
+    async def work() -> SaveReport:
+        engine = make_engine(settings.db_url)
+        try:
+            await create_schema(engine)
+            records = await Archive(engine).records()
+        finally:
+            await engine.dispose()
+        return build_report(records, filters, datetime.now(UTC))
+
+    result = _run(work())
+    if result.saves == 0:
+        err.print("note: no archived saves match; a save is archived when it closes "
+                  "(`saves demo history` fills the archive with simulated past saves)")
+    if fmt is Format.HTML:
+        _write(report_html(result), output, "saves-report.html")
+        out.print(contact_answer(result), highlight=False)
+    elif fmt is Format.CSV:
+        _write(report_csv(result), output, None)
+    elif fmt is Format.JSON:
+        _write(result.model_dump_json(indent=2), output, None)
+    else:
+        lines = [f"{result.saves} saves, save rate {result.overall.save_rate_pct}%"]
+        for g in result.by_playbook + result.by_first_contact:
+            lines.append(f"  {g.label:<28} {g.save_rate_pct if g.save_rate_pct is not None else '-':>6}% "
+                         f"of {g.decided} decided")
+        lines.append(contact_answer(result))
+        _write("\n".join(lines), output, None)
+
+
+def demo_history(
+    saves: Annotated[int, typer.Option(min=1, max=500, help="How many past saves to simulate.")] = 36,
+    seed: Annotated[int, typer.Option(help="Seed of the behaviour model (same seed, same season).")] = 7,
+) -> None:
+    """Fill the archive with a season of past saves, so `saves report` has something to say.
+
+    Each save is the real workflow, run on Temporal's time-skipping test server (months pass in
+    seconds) against a throwaway copy of the demo CRM; only the archive records are kept. Their
+    dates are the simulation's clock, and people's behaviour follows an illustrative model (later
+    first contact, fewer saves), so the figures are a demo, not your team's.
+    """
+    import tempfile
+
+    from worker.simulate import SimulationError, Simulator, season
+
+    settings = Settings()
+
+    async def work() -> int:
+        scenarios = season(saves, seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            async with Simulator.running(Path(tmp)) as sim:
+                for number, scenario in enumerate(scenarios, start=1):
+                    await sim.run(scenario)
+                    if number % 10 == 0:
+                        out.print(f"{number}/{len(scenarios)} saves simulated")
+                records = await sim.services.archive.records()
+                engine = make_engine(settings.db_url)
+                try:
+                    await create_schema(engine)
+                    archive = Archive(engine)
+                    for record in records:
+                        history = await sim.services.archive.history(record.save_id)
+                        await archive.put(record.model_copy(update={"source": "temporal"}), history or {},
+                                          datetime.now(UTC))
+                finally:
+                    await engine.dispose()
+        return len(records)
+
+    try:
+        count = _run(work())
+    except SimulationError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"archived {count} simulated saves in {settings.db_url}. Next: saves report")

