@@ -30,6 +30,7 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
+from worker.cli_db import db_app
 from worker.connect import connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
@@ -64,6 +65,7 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -469,3 +471,7 @@ def playbooks_list() -> None:
         table.add_row(p.id, p.name, str(p.version), ", ".join(t.value for t in p.triggers),
                       ", ".join(r.value for r in p.cancellation_reasons))
     out.print(table)
+
+
+if __name__ == "__main__":
+    app()
