@@ -31,7 +31,7 @@ from playbook_defs.vocabulary import (
     TriggerKind,
 )
 from worker.cli_db import db_app
-from worker.connect import connect
+from worker.connect import ConnectionSettingsError, connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
@@ -87,7 +87,7 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError, DevServerError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():
@@ -183,7 +183,8 @@ async def _worker(settings: Settings) -> None:
     services = await build_services(settings)
     try:
         async with build_worker(client, settings.task_queue, services.activities()):
-            out.print(f"Worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
+            out.print(f"Worker polling task queue {settings.task_queue!r} on "
+                      f"{client.service_client.config.target_host} ({client.namespace})")
             await _until_stopped()
     finally:
         await services.engine.dispose()
