@@ -86,7 +86,8 @@ def test_tls_files_and_an_api_key_from_saves_variables(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(b"CA")
     (tmp_path / "c.pem").write_bytes(b"CERT")
     (tmp_path / "c.key").write_bytes(b"KEY")
-    options = connect_options(Settings(temporal_tls_ca=tmp_path / "ca.pem", temporal_tls_cert=tmp_path / "c.pem",
+    options = connect_options(Settings(temporal_tls_ca=tmp_path / "ca.pem",
+                                       temporal_tls_cert=tmp_path / "c.pem",
                                        temporal_tls_key=tmp_path / "c.key"))
     assert isinstance(options.tls, TLSConfig)
     assert (options.tls.server_root_ca_cert, options.tls.client_cert, options.tls.client_private_key) == (
@@ -97,7 +98,7 @@ def test_tls_files_and_an_api_key_from_saves_variables(tmp_path: Path) -> None:
 def test_half_an_mtls_pair_or_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConnectionSettingsError, match="SAVES_TEMPORAL_TLS_KEY"):
         connect_options(Settings(temporal_tls_cert=tmp_path / "c.pem"))
-    with pytest.raises(ConnectionSettingsError, match="ca.pem"):
+    with pytest.raises(ConnectionSettingsError, match=r"ca\.pem"):
         connect_options(Settings(temporal_tls_ca=tmp_path / "ca.pem"))
 
 
