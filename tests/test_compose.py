@@ -124,7 +124,8 @@ def test_start_order_has_no_cycle_and_waits_for_what_it_must(services: dict[str,
         return found
 
     for name in ("worker", "api"):
-        assert {"saves-db", "temporal", "temporal-namespace", "saves-setup", "temporal-schema"} <= before(name)
+        needed = {"saves-db", "temporal", "temporal-namespace", "saves-setup", "temporal-schema"}
+        assert needed <= before(name)
     assert _depends(services["saves-setup"])["saves-db"] == "service_healthy"
 
 
