@@ -152,7 +152,7 @@ async def test_each_search_attribute_finds_exactly_the_right_saves(
 async def test_dates_answer_relative_questions(scenario: Scenario) -> None:
     now = datetime.now(UTC)
     week = (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = (now + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # tinkerbox's is seconds old
     # Only tinkerbox has a deadline already passed; harborline's check (2 days) is due this week,
     # northwind's 30-day check-in is not.
     for clause, expected in ((f"SaveNextDeadline < '{stamp}'", {"tinkerbox"}),
