@@ -132,13 +132,16 @@ async def test_a_scan_of_10000_accounts_colours_them_and_starts_one_save_per_red
     assert again.runs == 3 and len(again_lengths) == 3 and again.batches == 11
     assert max(again_lengths) < 40
     async with sessions(harness.services.engine)() as session:
-        scanned = (await session.execute(select(func.count()).where(Account.scanned_at.is_not(None)))).scalar()
+        query = select(func.count()).where(Account.scanned_at.is_not(None))
+        scanned = (await session.execute(query)).scalar()
     assert scanned == 10_010
     with capsys.disabled():
-        print(f"\nrisk scan of {c.accounts:,} accounts: green {c.green:,}, yellow {c.yellow:,}, red {c.red:,};"
+        print(f"\nrisk scan of {c.accounts:,} accounts: green {c.green:,}, yellow {c.yellow:,},"
+              f" red {c.red:,};"
               f" saves started {c.saves_started:,} ({dict(sorted(c.by_rule.items()))});"
               f" {report.batches} pages in {report.runs} run(s); history events per run {lengths};"
               f" {seconds:.1f} s on the time-skipping server.\n"
-              f"same-day re-scan (1,000-account pages, 4 per run): saves started {again.counts.saves_started},"
+              f"same-day re-scan (1,000-account pages, 4 per run):"
+              f" saves started {again.counts.saves_started},"
               f" joined {again.counts.saves_joined},"
               f" runs {again.runs}, history events per run {again_lengths}")

@@ -25,7 +25,7 @@ from worker.save_client import SaveError
 from workflows import triage
 from workflows.models import AddCommitment, Trigger
 from workflows.save import SaveWorkflow
-from workflows.triage_models import OverrideTriage
+from workflows.triage_models import OverrideTriage, TriageDecision
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -36,7 +36,8 @@ def _account(**kw: object) -> AccountSnapshot:
     return AccountSnapshot.model_validate(base | kw)
 
 
-def _decide(kind: TriggerKind, reason: CancellationReason | None = None, **account: object) -> triage.TriageDecision:
+def _decide(kind: TriggerKind, reason: CancellationReason | None = None,
+            **account: object) -> TriageDecision:
     trigger = Trigger(trigger_id="t", account_id="acme", kind=kind, reason=reason)
     return triage.decide(load_triage_rules(), _account(**account), trigger, NOW)
 
@@ -168,8 +169,9 @@ async def test_a_manager_sends_a_running_save_to_the_exit_path(harness: Harness)
     assert state.triage is not None and state.triage.path is SavePath.EXIT
     step_tasks = [t for t in await harness.crm_tasks("bluepeak") if "Exit interview" not in t.title]
     assert step_tasks and all(t.status == "cancelled" for t in step_tasks)
-    assert [e.template for e in await harness.emails("bluepeak") if e.template in ("farewell", "exit_interview")] \
-        == ["farewell"]
+    goodbyes = [e.template for e in await harness.emails("bluepeak")
+                if e.template in ("farewell", "exit_interview")]
+    assert goodbyes == ["farewell"]
     result = await harness.result("bluepeak")
     assert result.closed_reason == "dead zone"
 

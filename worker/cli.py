@@ -30,12 +30,14 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
+from worker import cli_scan
 from worker.connect import connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
 from worker.runner import build_services, build_worker
 from worker.save_client import SaveClient, SaveError, new_trigger_id
+from worker.schedule import ensure_scan_schedule
 from worker.settings import Settings
 from worker.visibility import register_search_attributes
 from workflows.models import (
@@ -64,6 +66,8 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(cli_scan.scan_app, name="scan")
+app.add_typer(cli_scan.triage_app, name="triage")
 
 out = Console()
 err = Console(stderr=True)
@@ -143,6 +147,7 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
     try:
         client = await connect(settings)
         await register_search_attributes(client)
+        await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
         async with worker:

@@ -64,4 +64,5 @@ async def build_services(settings: Settings) -> Services:
 
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow, RiskScanWorkflow], activities=activities)
+    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow, RiskScanWorkflow],
+                  activities=activities)

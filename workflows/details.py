@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from playbook_defs.durations import format_duration
 from workflows.models import CommitmentStatus, SaveState, TaskStatus
 from workflows.rules import open_deadlines, overdue, when
+from workflows.triage import triage_line
 
 
 def money(amount: float) -> str:
@@ -36,6 +37,8 @@ def current_details(state: SaveState, now: datetime) -> str:
         f"**Stage:** {state.stage.value.replace('_', ' ')} · **Risk:** {state.risk.value}"
         f" · **Playbook:** {state.playbook.id} v{state.playbook.version}",
     ]
+    if state.triage is not None:
+        lines.append(triage_line(state.triage, now))
     fc = state.first_contact
     rule = f"{int(fc.limit.total_seconds() // 3600)}-hour rule"
     if fc.at is not None:

@@ -68,6 +68,7 @@ class RiskScanWorkflow:
     def _details(scan: ScanInput) -> str:
         c = scan.counts
         return (f"### Risk scan {scan.as_of:%Y-%m-%d}\n"
-                f"**Accounts scanned:** {c.accounts:,} (green {c.green:,}, yellow {c.yellow:,}, red {c.red:,})"
+                f"**Accounts scanned:** {c.accounts:,} "
+                f"(green {c.green:,}, yellow {c.yellow:,}, red {c.red:,})"
                 f"\n\n**Saves:** {c.saves_started:,} started, {c.saves_joined:,} joined, "
                 f"{c.trigger_failures:,} failed · **pages:** {scan.batches} · **run:** {scan.runs}")

@@ -131,3 +131,16 @@ def exit_reason(decision: TriageDecision | None) -> str:
     if decision is not None and decision.strategy is Strategy.FAREWELL:
         return "farewell"
     return "dead zone"
+
+
+def triage_line(decision: TriageDecision, now: datetime) -> str:
+    """The triage as the save's details show it, with the override window while it is open."""
+    text = (f"**Triage:** {ZONE_WORDS[decision.zone]}, {decision.strategy.value} "
+            f"({decision.path.value} path)")
+    if decision.override is not None:
+        text += f", overridden by {decision.override.by}"
+    elif decision.confirmed_by is not None:
+        text += f", confirmed by {decision.confirmed_by}"
+    elif now <= decision.window_closes_at:
+        text += f"; a CS manager may override until {decision.window_closes_at:%a %d %b %H:%M UTC}"
+    return text

@@ -35,7 +35,8 @@ def generated_accounts(count: int, today: date, seed: int = 7) -> list[dict[str,
             "usage_pct": float(rnd.randint(10, 49) if rnd.random() < 0.03 else rnd.randint(62, 100)),
             "onboarding_started": started if onboarding else None,
             "live_since": live,
-            "payment_overdue_since": today - timedelta(days=rnd.randint(1, 180)) if rnd.random() < 0.02 else None,
+            "payment_overdue_since": (today - timedelta(days=rnd.randint(1, 180))
+                                      if rnd.random() < 0.02 else None),
             "last_business_review": None if onboarding else today - timedelta(
                 days=rnd.randint(181, 400) if rnd.random() < 0.02 else rnd.randint(0, 170)),
             "sponsor_status": rnd.choices(["engaged", "disengaged", "lost"], weights=[92, 7, 1])[0],

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from activities.store.tables import Base
+from activities.store.upgrade import add_missing_columns
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -33,9 +34,10 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables. Safe to run at every start."""
+    """Create missing tables and add missing columns. Safe to run at every start."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(add_missing_columns)
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[Any]:
