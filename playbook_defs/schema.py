@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from itertools import pairwise
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -31,7 +32,7 @@ from playbook_defs.vocabulary import (
     TriggerKind,
 )
 
-CUSTOMER = "customer"
+CUSTOMER: Final = "customer"
 """Email recipient meaning the account's primary customer contact."""
 
 
@@ -60,7 +61,7 @@ class EscalationLevel(_Frozen):
 
 
 def _check_ladder(ladder: tuple[EscalationLevel, ...] | None) -> None:
-    if ladder and any(b.after < a.after for a, b in zip(ladder, ladder[1:], strict=False)):
+    if ladder and any(b.after < a.after for a, b in pairwise(ladder)):
         raise ValueError("escalation levels must be listed in order of their 'after' delay")
 
 

@@ -31,7 +31,8 @@ from playbook_defs.vocabulary import (
     TriggerKind,
 )
 from worker import cli_scan
-from worker.connect import connect
+from worker.cli_db import db_app
+from worker.connect import ConnectionSettingsError, connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
@@ -66,6 +67,7 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(db_app, name="db")
 app.add_typer(cli_scan.scan_app, name="scan")
 app.add_typer(cli_scan.triage_app, name="triage")
 
@@ -89,7 +91,7 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError, DevServerError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():
@@ -186,7 +188,8 @@ async def _worker(settings: Settings) -> None:
     services = await build_services(settings)
     try:
         async with build_worker(client, settings.task_queue, services.activities()):
-            out.print(f"Worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
+            out.print(f"Worker polling task queue {settings.task_queue!r} on "
+                      f"{client.service_client.config.target_host} ({client.namespace})")
             await _until_stopped()
     finally:
         await services.engine.dispose()
@@ -474,3 +477,7 @@ def playbooks_list() -> None:
         table.add_row(p.id, p.name, str(p.version), ", ".join(t.value for t in p.triggers),
                       ", ".join(r.value for r in p.cancellation_reasons))
     out.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -110,10 +110,12 @@ class SaveClient:
         return self.client.get_workflow_handle(workflow_id(account_id))
 
     async def state(self, account_id: str) -> SaveState:
-        return await self._call(account_id, self.handle(account_id).query(SaveWorkflow.state))
+        state: SaveState = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.state))
+        return state
 
     async def details(self, account_id: str) -> str:
-        return await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
+        details: str = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
+        return details
 
     async def update(self, account_id: str, update: Any, request: Any) -> Any:
         """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""

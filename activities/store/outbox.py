@@ -78,7 +78,7 @@ class Outbox:
                 .values(status="sending", attempts=OutboxEmail.attempts + 1)
             )
             await session.commit()
-            if not claimed.rowcount:  # type: ignore[attr-defined]
+            if not claimed.rowcount:
                 return str((await session.execute(
                     select(OutboxEmail.status).where(OutboxEmail.key == email.key))).scalar_one())
             try:

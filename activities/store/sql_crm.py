@@ -66,7 +66,8 @@ class SqlCrm:
             select(Owner).where(Owner.role == role.value, Owner.account_id.in_([account_id, TEAM]))
         )).scalars().all()
         own = [r for r in rows if r.account_id == account_id]
-        return (own or list(rows) or [None])[0]
+        found: Owner | None = (own or list(rows) or [None])[0]
+        return found
 
     async def get_owner(self, account_id: str, role: OwnerRole) -> Person | None:
         async with self._sessions() as session:
@@ -118,7 +119,7 @@ class SqlCrm:
                 .values(status=status, closed_at=at)
             )
             await session.commit()
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)
 
     async def add_note(self, request: NoteRequest) -> None:
         async with self._sessions() as session:
