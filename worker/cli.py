@@ -469,3 +469,7 @@ def playbooks_list() -> None:
         table.add_row(p.id, p.name, str(p.version), ", ".join(t.value for t in p.triggers),
                       ", ".join(r.value for r in p.cancellation_reasons))
     out.print(table)
+
+
+if __name__ == "__main__":
+    app()
