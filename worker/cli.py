@@ -30,7 +30,8 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
-from worker.connect import connect
+from worker.cli_db import db_app
+from worker.connect import ConnectionSettingsError, connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
@@ -64,6 +65,7 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -85,7 +87,7 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError, DevServerError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():
@@ -181,7 +183,8 @@ async def _worker(settings: Settings) -> None:
     services = await build_services(settings)
     try:
         async with build_worker(client, settings.task_queue, services.activities()):
-            out.print(f"Worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
+            out.print(f"Worker polling task queue {settings.task_queue!r} on "
+                      f"{client.service_client.config.target_host} ({client.namespace})")
             await _until_stopped()
     finally:
         await services.engine.dispose()

@@ -26,7 +26,14 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = None
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    """Server name (SNI) to check the cluster's certificate against, when it differs from the address."""
     temporal_api_key: SecretStr | None = None
+    temporal_profile: str | None = None
+    """A profile of Temporal's client configuration file (TOML), e.g. ``prod``; ``SAVES_TEMPORAL_*``
+    values that are set win over the profile's, and ``TEMPORAL_*`` variables over both file and default."""
+    temporal_config_file: Path | None = None
+    """Temporal's client configuration file; default: ``TEMPORAL_CONFIG_FILE`` or Temporal's usual place."""
     ui_port: int = 8233
 
     database_url: str | None = None
