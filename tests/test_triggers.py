@@ -10,7 +10,6 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import UNKNOWN_ACCOUNT
-
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.harness import Harness
 from worker.save_client import SaveError
