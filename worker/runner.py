@@ -18,6 +18,7 @@ from activities.store.db import create_schema, make_engine
 from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
+from worker.heartbeat import HeartbeatInterceptor
 from worker.settings import Settings
 from workflows.save import SaveWorkflow
 
@@ -54,4 +55,5 @@ async def build_services(settings: Settings) -> Services:
 
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow], activities=activities)
+    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow], activities=activities,
+                  interceptors=[HeartbeatInterceptor()])
