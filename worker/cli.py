@@ -31,6 +31,7 @@ from playbook_defs.vocabulary import (
     TriggerKind,
 )
 from worker.cli_db import db_app
+from worker.cli_list import list_command
 from worker.connect import ConnectionSettingsError, connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
@@ -66,6 +67,7 @@ app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(db_app, name="db")
+app.command("list")(list_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -179,7 +181,7 @@ async def _worker(settings: Settings) -> None:
         await register_search_attributes(client)
     except Exception as exc:  # e.g. Temporal Cloud: registered in the cloud console instead
         err.print(f"note: could not register search attributes ({exc}); "
-                  "run `saves search-attributes register` with an admin identity")
+                  "run `saves search-attributes` with an admin identity")
     services = await build_services(settings)
     try:
         async with build_worker(client, settings.task_queue, services.activities()):

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TriggerKind,
     )
-    from workflows import rules
+    from workflows import rules, wording
     from workflows.details import current_details
     from workflows.models import (
         AddCommitment,
@@ -171,7 +171,7 @@ class SaveWorkflow:
         self._spawn(self._repeat(s.customer_updates, cadence.customer_update_every,
                                  "Weekly update to customer", self._customer_update))
         self._spawn(self._repeat(s.internal_status, cadence.internal_status_every,
-                                 f"Weekly internal status to {cadence.internal_status_to.value}",
+                                 f"Weekly internal status to {wording.role(cadence.internal_status_to)}",
                                  self._internal_status))
         self._spawn(self._chase("outcome", "Outcome decision", OwnerRole.CSM,
                                 s.outcome_watch.due_at, s.playbook.outcome.escalation,
@@ -328,7 +328,7 @@ class SaveWorkflow:
         if step.kind is StepKind.EMAIL:
             assert step.template is not None and step.to is not None
             await self._email(step.template, step.to, f"step/{step.id}", {},
-                              f"Email to {step.to}: {step.title}")
+                              f"Email to {wording.role(step.to)}: {step.title}")
         else:
             assert step.risk is not None
             await self._set_risk(step.risk, step.title)
@@ -374,7 +374,7 @@ class SaveWorkflow:
             CrmActivities.create_task,
             CrmTaskRequest(key=self._key(f"task/{task.id}"), save=self._ref, owner=task.owner,
                            title=task.title, body=task.guidance, due_at=task.due_at, at=now),
-            f"CRM task for {task.owner.value}: {task.title}",
+            f"CRM task for {wording.role(task.owner)}: {task.title}",
         )
         task.crm_task_id = ref.task_id
 
@@ -391,7 +391,10 @@ class SaveWorkflow:
                      ladder: tuple[EscalationLevel, ...], is_done: Callable[[], bool],
                      on_overdue: Callable[[], None]) -> None:
         """Wait for ``is_done``; past ``due_at`` mark it overdue and climb the escalation ladder."""
-        if await self._wait_until(due_at, is_done, f"Due: {title} ({owner.value})"):
+        fc = self.s.first_contact
+        summary = (wording.first_contact_window(fc.limit, title) if item == f"task/{fc.step_id}"
+                   else wording.due(title, owner))
+        if await self._wait_until(due_at, is_done, summary):
             return
         on_overdue()
         self._publish()
@@ -400,7 +403,7 @@ class SaveWorkflow:
             if level_no <= fired:
                 continue
             if await self._wait_until(due_at + level.after, is_done,
-                                      f"Escalate overdue {title} to {level.to.value}"):
+                                      wording.escalate(title, level.to)):
                 return
             await self._escalate(item, title, owner, due_at, level_no, level)
         await workflow.wait_condition(is_done)
@@ -414,7 +417,7 @@ class SaveWorkflow:
                               to=level.to, level=level_no, item=title, item_owner=owner,
                               due_at=due_at, overdue_by=format_duration(now - due_at),
                               context={"save": self._digest(now)}, at=now),
-            f"Escalate overdue {title} to {level.to.value} (level {level_no})",
+            wording.escalate(title, level.to, level_no),
             EMAIL_TIMEOUT,
         )
         self.s.escalations.append(EscalationRecord(item=item, title=title, level=level_no,
@@ -464,7 +467,7 @@ class SaveWorkflow:
         if task.status is TaskStatus.PENDING:
             await self._email("help_needed", request.role, f"help/{request.id}",
                               {"what": request.what, "requested_by": request.requested_by or "the CSM"},
-                              f"Help needed from {request.role.value}")
+                              f"Help needed from {wording.role(request.role)}")
         await self._run_task(task, opens_at=request.at)
 
     # --- cadence and recovery -------------------------------------------------------------------
@@ -491,7 +494,7 @@ class SaveWorkflow:
         cadence = self.s.playbook.cadence
         await self._email(cadence.internal_status_template, cadence.internal_status_to,
                           f"internal_status/{number}", {"number": number},
-                          f"Weekly internal status #{number} to {cadence.internal_status_to.value}")
+                          f"Weekly internal status #{number} to {wording.role(cadence.internal_status_to)}")
 
     async def _end_of_recovery_period(self, ends_at: datetime) -> None:
         await self._sleep_until(ends_at, "End of the recovery period")

@@ -1,0 +1,121 @@
+"""``saves list``: running saves filtered like the Temporal UI, printed as a table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from temporalio.service import RPCError
+
+from playbook_defs.durations import format_duration, parse_duration
+from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
+from worker.connect import connect
+from worker.listing import FilterError, SaveFilter, SaveRow, list_saves, parse_money
+from worker.save_client import SaveError
+from worker.settings import Settings
+from workflows.details import money
+
+out = Console()
+
+
+def _duration(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        parsed = parse_duration(value)
+    except ValueError as exc:
+        raise FilterError(f"{option}: {exc}") from None
+    if not isinstance(parsed, timedelta):
+        raise FilterError(f"{option} {value!r}: write it like 2d, 7d or 36h")
+    return parsed
+
+
+def _relative(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return ""
+    delta = moment - now
+    span = format_duration(timedelta(minutes=int(abs(delta.total_seconds()) // 60))) or "<1m"
+    stamp = moment.strftime("%d %b %H:%M")
+    return f"{stamp} (in {span})" if delta >= timedelta(0) else f"{stamp} ([red]{span} ago[/red])"
+
+
+def _table(rows: list[SaveRow], now: datetime) -> Table:
+    table = Table(title=f"{len(rows)} save{'s' if len(rows) != 1 else ''}", title_justify="left")
+    for column in ("account", "playbook", "stage", "risk", "tier", "owner", "ARR", "overdue",
+                   "48h rule", "escalation", "next deadline", "next check"):
+        table.add_column(column)
+    for r in rows:
+        rule = "" if r.first_contact_broken is None else (
+            "[red]broken[/red]" if r.first_contact_broken else "ok")
+        stage = (r.stage or "").replace("_", " ") + ("" if r.running else " (closed)")
+        table.add_row(
+            r.account, r.playbook or "", stage,
+            r.risk or "", (r.tier or "").replace("_", " "), r.owner or "",
+            money(r.arr) if r.arr is not None else "",
+            f"[red]{r.overdue_count}[/red]" if r.overdue_count else "0",
+            rule, f"level {r.escalation_level}" if r.escalation_level else "",
+            _relative(r.next_deadline, now), _relative(r.next_check, now),
+        )
+    return table
+
+
+def list_command(
+    playbook: Annotated[list[str] | None, typer.Option(help="Playbook id, e.g. budget. Repeatable.")] = None,
+    stage: Annotated[list[Stage] | None, typer.Option(help="Stage. Repeatable.")] = None,
+    owner: Annotated[str | None, typer.Option(help="The CSM's user id in the CRM, e.g. u-sam.")] = None,
+    risk: Annotated[list[RiskColour] | None, typer.Option(help="Risk colour. Repeatable.")] = None,
+    tier: Annotated[list[Tier] | None, typer.Option(help="Account tier. Repeatable.")] = None,
+    outcome: Annotated[list[OutcomeKind] | None, typer.Option(help="Recorded outcome. Repeatable.")] = None,
+    account: Annotated[str | None, typer.Option(help="One account id.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only saves with something overdue.")] = False,
+    sla_broken: Annotated[bool, typer.Option(
+        "--sla-broken", help="Only saves that broke the 48-hour first-contact rule.")] = False,
+    escalated: Annotated[int | None, typer.Option(
+        help="Only saves escalated to at least this level (1 = first rung of the ladder).")] = None,
+    arr_above: Annotated[str | None, typer.Option(help="ARR above this, e.g. 100k or 1.2M.")] = None,
+    arr_below: Annotated[str | None, typer.Option(help="ARR below this, e.g. 50k.")] = None,
+    due_within: Annotated[str | None, typer.Option(
+        help="Next deadline within this time from now (overdue ones included), e.g. 2d.")] = None,
+    check_within: Annotated[str | None, typer.Option(
+        help="In recovery, with a 30/60/90-day check due within this time, e.g. 7d.")] = None,
+    closed: Annotated[bool, typer.Option("--closed", help="Include closed saves.")] = False,
+    where: Annotated[list[str] | None, typer.Option(
+        help="An extra visibility query clause, e.g. \"SaveRisk != 'green'\". Repeatable.")] = None,
+    show_query: Annotated[bool, typer.Option(
+        "--query", help="Print the visibility query (paste it into the Temporal UI) and stop.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many saves.")] = 500,
+) -> None:
+    """Saves filtered like the Temporal UI (same visibility query), most urgent first."""
+    from worker.cli import _fail, _run
+
+    now = datetime.now(UTC)
+    try:
+        query = SaveFilter(
+            playbooks=playbook or (), stages=stage or (), owner=owner, risks=risk or (),
+            tiers=tier or (), outcomes=outcome or (), account=account, overdue=overdue,
+            sla_broken=sla_broken, escalated_to_level=escalated,
+            arr_above=parse_money(arr_above, "--arr-above") if arr_above else None,
+            arr_below=parse_money(arr_below, "--arr-below") if arr_below else None,
+            deadline_within=_duration(due_within, "--due-within"),
+            check_within=_duration(check_within, "--check-within"),
+            include_closed=closed, extra=where or (),
+        ).query(now)
+    except FilterError as exc:
+        raise _fail(str(exc)) from None
+    if show_query:
+        out.print(query, highlight=False, soft_wrap=True)
+        return
+
+    async def work() -> list[SaveRow]:
+        client = await connect(Settings())
+        try:
+            return await list_saves(client, query, limit=limit)
+        except RPCError as exc:
+            raise SaveError(f"the visibility query was refused: {exc.message}\nquery: {query}\n"
+                            "(are the search attributes registered? `saves search-attributes`)") from exc
+
+    rows = _run(work())
+    out.print(_table(rows, now), highlight=False)
