@@ -21,6 +21,7 @@ from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
 from activities.triage_activities import TriageActivities, load_triage_rules
 from playbook_defs.loader import load_playbooks
+from worker.heartbeat import HeartbeatInterceptor
 from worker.settings import Settings
 from workflows.risk_scan import RiskScanWorkflow
 from workflows.save import SaveWorkflow
@@ -65,4 +66,4 @@ async def build_services(settings: Settings) -> Services:
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
     return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow, RiskScanWorkflow],
-                  activities=activities)
+                  activities=activities, interceptors=[HeartbeatInterceptor()])

@@ -86,6 +86,9 @@ A = TypeVar("A")
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 EMAIL_TIMEOUT = timedelta(seconds=90)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+"""A worker that dies mid-activity is noticed this fast and the attempt retried on another worker
+(activities heartbeat through ``worker.heartbeat``); without it the retry waits the full timeout."""
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -624,7 +627,8 @@ class SaveWorkflow:
         self._inflight += 1
         try:
             result: R = await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY, summary=summary,
+                fn, arg, start_to_close_timeout=timeout, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RETRY, summary=summary,
             )
             return result
         finally:
