@@ -30,6 +30,7 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
+from worker import cli_scan
 from worker.cli_db import db_app
 from worker.cli_list import list_command
 from worker.connect import ConnectionSettingsError, connect
@@ -38,6 +39,7 @@ from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
 from worker.runner import build_services, build_worker
 from worker.save_client import SaveClient, SaveError, new_trigger_id
+from worker.schedule import ensure_scan_schedule
 from worker.settings import Settings
 from worker.visibility import register_search_attributes
 from workflows.models import (
@@ -68,6 +70,8 @@ app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(db_app, name="db")
 app.command("list")(list_command)
+app.add_typer(cli_scan.scan_app, name="scan")
+app.add_typer(cli_scan.triage_app, name="triage")
 
 out = Console()
 err = Console(stderr=True)
@@ -147,6 +151,7 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
     try:
         client = await connect(settings)
         await register_search_attributes(client)
+        await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
         async with worker:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from workflows.models import CommitmentStatus, SaveState, TaskStatus
 from workflows.rules import open_deadlines, overdue, when
+from workflows.triage import triage_line
 from workflows.wording import role, rule_name
 
 
@@ -33,6 +34,8 @@ def current_details(state: SaveState, now: datetime) -> str:
         f"**Stage:** {state.stage.value.replace('_', ' ')} · **Risk:** {state.risk.value}"
         f" · **Playbook:** {state.playbook.id} v{state.playbook.version}",
     ]
+    if state.triage is not None:
+        lines.append(triage_line(state.triage, now))
     fc = state.first_contact
     rule = rule_name(fc.limit)
     if fc.at is not None:

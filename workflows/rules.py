@@ -13,6 +13,7 @@ from activities.contracts import AccountSnapshot
 from playbook_defs.schema import PlaybookDef, StepKind
 from playbook_defs.vocabulary import STEP_STAGES, Stage
 from workflows import search_attributes as sa
+from workflows import triage
 from workflows.models import (
     AutomatedStep,
     CommitmentStatus,
@@ -33,6 +34,8 @@ def current_stage(state: SaveState) -> Stage:
     """Closed, exit or recovery once reached; otherwise the earliest stage with work left."""
     if state.closed_at is not None:
         return Stage.CLOSED
+    if triage.holding(state.triage):
+        return Stage.TRIAGE
     if state.exit_started_at is not None:
         return Stage.EXIT
     if state.recovery is not None:
@@ -66,7 +69,7 @@ def open_deadlines(state: SaveState) -> list[Deadline]:
         for c in state.commitments
         if c.status is CommitmentStatus.OPEN
     ]
-    if state.outcome is None and state.stage not in (Stage.CLOSED, Stage.EXIT):
+    if state.outcome is None and state.stage not in (Stage.CLOSED, Stage.EXIT, Stage.TRIAGE):
         found.append(Deadline("outcome", "Outcome decision", "csm", state.outcome_watch.due_at))
     return sorted(found, key=lambda d: d.due_at)
 
