@@ -117,6 +117,9 @@ async def test_a_dead_zone_save_holds_then_exits_gracefully(harness: Harness) ->
     assert opened.triage.zone is Zone.DEAD
     await harness.sleep(hours=23)
     assert await harness.emails("lumenworks") == [] and await harness.crm_tasks("lumenworks") == []
+    held = await harness.state("lumenworks")
+    assert "may override until" in await harness.saves.details("lumenworks")
+    assert held.tasks and all(t.status.value == "pending" for t in held.tasks.values())
     with pytest.raises(SaveError, match="triage chose the exit path"):
         await harness.act("lumenworks", SaveWorkflow.add_commitment,
                           AddCommitment(what="A discount", owner="csm", due_in="7d"))

@@ -69,7 +69,7 @@ def open_deadlines(state: SaveState) -> list[Deadline]:
         for c in state.commitments
         if c.status is CommitmentStatus.OPEN
     ]
-    if state.outcome is None and state.stage not in (Stage.CLOSED, Stage.EXIT):
+    if state.outcome is None and state.stage not in (Stage.CLOSED, Stage.EXIT, Stage.TRIAGE):
         found.append(Deadline("outcome", "Outcome decision", "csm", state.outcome_watch.due_at))
     return sorted(found, key=lambda d: d.due_at)
 
