@@ -6,19 +6,25 @@ import time
 import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
+from activities.contracts import RiskStatusRequest, SaveRef
+from activities.scan_activities import signals_of
 from activities.scan_contracts import ScanInput, ScanReport
 from activities.scan_rules import AccountSignals, evaluate, load_scan_rules
 from activities.store.crm_generate import add_generated_accounts
 from activities.store.db import sessions
 from activities.store.tables import Account
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
-from tests.harness import Harness
+from tests.harness import Harness, SmtpSink
+from tests.stores import BACKENDS, store_url
+from worker.settings import Settings
 from workflows.risk_scan import RiskScanWorkflow
 
 TODAY = date(2026, 11, 2)
@@ -145,3 +151,28 @@ async def test_a_scan_of_10000_accounts_colours_them_and_starts_one_save_per_red
               f" saves started {again.counts.saves_started},"
               f" joined {again.counts.saves_joined},"
               f" runs {again.runs}, history events per run {again_lengths}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_the_scan_colours_accounts_but_never_lowers_a_status_a_save_set(
+        backend: str, tmp_path: Path, time_env: WorkflowEnvironment, settings: Settings,
+        smtp: SmtpSink) -> None:
+    async with store_url(backend, tmp_path) as url, \
+            Harness.running(time_env, settings.model_copy(update={"database_url": url}), smtp) as h:
+        now = await h.now()
+        ref = SaveRef(account_id="ferrovia", save_id="earlier-save", playbook_id="value_roi")
+        await h.services.crm.set_risk_status(RiskStatusRequest(save=ref, risk=RiskColour.YELLOW,
+                                                               reason="in recovery", at=now))
+        report, _ = await _scan(h, f"parked-{uuid.uuid4().hex[:6]}", as_of=now)
+        async with sessions(h.services.engine)() as session:
+            rows = {r.id: r for r in (await session.execute(select(Account))).scalars()}
+        verdicts = {i: evaluate(RULES, signals_of(r), now.date()) for i, r in rows.items()}
+        assert verdicts["ferrovia"].colour is RiskColour.GREEN
+        assert rows["ferrovia"].risk_status == "yellow"  # the save's status stands
+        assert all(rows[i].risk_status == v.colour.value for i, v in verdicts.items() if i != "ferrovia")
+        red = sorted(i for i, v in verdicts.items() if v.red)
+        assert report.counts.saves_started == len(red) > 0
+        assert all(rows[i].risk_set_by == "save" for i in red)  # each save owns its status now
+        assert sorted(rows["lumenworks"].scan_fired) == sorted(r.id for r in verdicts["lumenworks"].fired)
+        changes = await h.services.crm.risk_changes(red[0])
+        assert changes and changes[-1].status == "red" and changes[-1].reason.startswith("risk scan: ")

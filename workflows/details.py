@@ -53,6 +53,7 @@ def current_details(state: SaveState, now: datetime) -> str:
     if late:
         lines.append("")
         lines.append("**Overdue**")
+        lines.append("")
         for d in late:
             levels = state.escalations_for(d.item)
             told = f"; escalated to {', '.join(role(e.to) for e in levels)}" if levels else ""
@@ -62,18 +63,21 @@ def current_details(state: SaveState, now: datetime) -> str:
     if open_commitments:
         lines.append("")
         lines.append("**Open commitments**")
+        lines.append("")
         for c in open_commitments:
             lines.append(f"- {c.what} ({role(c.owner)}), due {when(c.due_at)}"
                          + (" — awaiting approval" if c.status is CommitmentStatus.AWAITING_APPROVAL else ""))
     if state.escalations:
         lines.append("")
         lines.append(f"**Escalations fired:** {len(state.escalations)}")
+        lines.append("")
         for e in state.escalations[-5:]:
             lines.append(f"- level {e.level} to {role(e.to)}: {e.title} ({when(e.at)})")
     open_tasks = [t for t in state.tasks.values() if t.status is TaskStatus.OPEN]
     if open_tasks:
         lines.append("")
         lines.append(f"**Open tasks:** {len(open_tasks)}")
+        lines.append("")
         for t in open_tasks[:8]:
             lines.append(f"- `{t.id}` {t.title} ({role(t.owner)}), due {when(t.due_at)}")
     if state.outcome is not None:

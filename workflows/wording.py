@@ -49,8 +49,15 @@ def due(title: str, owner: str) -> str:
     return f"Due: {title} ({role(owner)})"
 
 
+def inline(title: str) -> str:
+    """A title inside a sentence: ``Call the owner`` as ``call the owner``; ``QBR prep`` unchanged."""
+    if len(title) > 1 and title[0].isupper() and title[1].islower():
+        return title[0].lower() + title[1:]
+    return title
+
+
 def escalate(title: str, to: str, level: int | None = None) -> str:
-    text = f"Escalate overdue {title} to {role(to)}"
+    text = f"Escalate overdue {inline(title)} to {role(to)}"
     return text if level is None else f"{text} (level {level})"
 
 
