@@ -87,6 +87,16 @@ def test_the_application_is_configured_only_with_variables_the_settings_know(
     assert docker_env <= known, f"Dockerfile sets unknown {sorted(docker_env - known)}"
 
 
+def test_the_values_given_are_valid_settings(services: dict[str, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in APP_SERVICES:
+        for key, value in _env(services[name]).items():
+            monkeypatch.setenv(key, value)
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert settings.crm == "sql" and settings.log_format == "json"
+        assert settings.smtp is None  # no SMTP host until the operator sets one
+
+
 def test_the_code_reads_the_environment_only_through_the_settings() -> None:
     readers = [str(p.relative_to(ROOT)) for d in ("workflows", "activities", "worker", "playbook_defs")
                for p in (ROOT / d).rglob("*.py")

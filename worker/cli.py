@@ -34,6 +34,7 @@ from worker import cli_scan
 from worker.cli_db import db_app
 from worker.cli_list import list_command
 from worker.connect import ConnectionSettingsError, connect
+from worker.crm_choice import CrmSettingsError, make_crm
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
@@ -93,7 +94,8 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError,
+            CrmSettingsError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():
@@ -110,7 +112,8 @@ async def _saves(settings: Settings | None = None) -> AsyncIterator[SaveClient]:
     try:
         await create_schema(engine)
         client = await connect(settings)
-        yield SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), SqlCrm(engine))
+        yield SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
+                         make_crm(settings, SqlCrm(engine)))
     finally:
         await engine.dispose()
 

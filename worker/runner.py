@@ -21,6 +21,7 @@ from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
 from activities.triage_activities import TriageActivities, load_triage_rules
 from playbook_defs.loader import load_playbooks
+from worker.crm_choice import make_crm
 from worker.heartbeat import HeartbeatInterceptor
 from worker.settings import Settings
 from workflows.risk_scan import RiskScanWorkflow
@@ -55,11 +56,12 @@ async def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.db_url)
     await create_schema(engine)
     crm = SqlCrm(engine)
+    adapter = make_crm(settings, crm)  # SAVES_CRM: the store itself, or HubSpot
     outbox = Outbox(engine)
     smtp = settings.smtp
-    email = EmailActivities(crm, outbox, EmailRenderer(settings.playbook_dir / "templates"),
+    email = EmailActivities(adapter, outbox, EmailRenderer(settings.playbook_dir / "templates"),
                             SmtpDelivery(smtp) if smtp else None)
-    return Services(engine, crm, outbox, CrmActivities(crm), email,
+    return Services(engine, crm, outbox, CrmActivities(adapter), email,
                     PlaybookActivities(settings.playbook_dir), TriageActivities(settings.playbook_dir),
                     ScanActivities(engine, crm, settings.playbook_dir))
 

@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.store.sql_crm import SqlCrm
+from activities.crm import CrmAdapter
 from playbook_defs.loader import PlaybookLibrary
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.details import static_summary
@@ -57,7 +57,7 @@ class TriggerResult:
 
 
 class SaveClient:
-    def __init__(self, client: Client, task_queue: str, library: PlaybookLibrary, crm: SqlCrm) -> None:
+    def __init__(self, client: Client, task_queue: str, library: PlaybookLibrary, crm: CrmAdapter) -> None:
         self.client = client
         self.task_queue = task_queue
         self.library = library

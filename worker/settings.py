@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the SQL store; default: a SQLite file in ``data_dir``."""
     playbook_dir: Path = PLAYBOOK_DIR
 
+    crm: Literal["sql", "hubspot"] = "sql"
+    """Where accounts, owners, contacts, tasks and notes live: the SQL store, or HubSpot."""
+    hubspot_token: SecretStr | None = None
+    """A HubSpot private-app access token (scopes: CRM objects companies, contacts, owners; tasks; notes)."""
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_account_property: str = "saves_account_id"
+    """The company property that holds our account id."""
+    hubspot_team_owners: dict[str, str] = {}
+    """Team-wide HubSpot owner id per role, as JSON: {"cs_manager": "123", "executive_sponsor": "456"}."""
+
     smtp_host: str | None = None
     """Emails are delivered over SMTP only when this is set; they are always kept in the outbox."""
     smtp_port: int = 25
