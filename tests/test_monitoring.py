@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from playbook_defs.loader import PLAYBOOK_DIR
@@ -33,6 +36,7 @@ from worker.devserver import temporal_binary
 from worker.listing import SaveFilter, list_saves
 from worker.save_client import workflow_id
 from worker.settings import Settings
+from worker.visibility import register_search_attributes
 from workflows import search_attributes as sa
 from workflows.models import CompleteTask, RecordOutcome
 from workflows.save import SaveWorkflow
@@ -276,3 +280,27 @@ def test_query_text_is_what_the_ui_accepts() -> None:
     query = SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7), arr_above=120_000).query(now)
     assert query == ("WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND SaveStage = 'recovery' "
                      "AND SaveArr > 120000.00 AND SaveNextCheck <= '2026-12-07T09:00:00Z'")
+
+
+async def test_registration_is_idempotent_on_a_fresh_namespace(scenario: Scenario) -> None:
+    """What ``saves search-attributes`` does on a production cluster: add what is missing, once."""
+    service = scenario.client.workflow_service
+    await service.register_namespace(RegisterNamespaceRequest(
+        namespace="cs-leaders", workflow_execution_retention_period=Duration(seconds=86400)))
+    fresh = await Client.connect(scenario.client.service_client.config.target_host, namespace="cs-leaders")
+
+    async def register() -> list[str] | None:
+        try:
+            return await register_search_attributes(fresh)
+        except RPCError:  # the new namespace reaches every service a moment later
+            return None
+
+    added = None
+    deadline = asyncio.get_running_loop().time() + 30
+    while added is None and asyncio.get_running_loop().time() < deadline:
+        added = await register()
+        if added is None:
+            await asyncio.sleep(0.3)
+    assert added == sorted(key.name for key in sa.ALL_KEYS)
+    assert await register_search_attributes(fresh) == []
+    assert [w async for w in fresh.list_workflows(SaveFilter(sla_broken=True).query(datetime.now(UTC)))] == []

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
-from playbook_defs.durations import format_duration, parse_duration
+from playbook_defs.durations import parse_duration
 from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
 from worker.connect import connect
 from worker.listing import FilterError, SaveFilter, SaveRow, list_saves, parse_money
@@ -33,32 +35,39 @@ def _duration(value: str | None, option: str) -> timedelta | None:
     return parsed
 
 
-def _relative(moment: datetime | None, now: datetime) -> str:
+def _moment(moment: datetime | None, now: datetime) -> str:
+    """``30 Nov 14:06``, in red when already past."""
     if moment is None:
         return ""
-    delta = moment - now
-    span = format_duration(timedelta(minutes=int(abs(delta.total_seconds()) // 60))) or "<1m"
     stamp = moment.strftime("%d %b %H:%M")
-    return f"{stamp} (in {span})" if delta >= timedelta(0) else f"{stamp} ([red]{span} ago[/red])"
+    return f"[red]{stamp}[/red]" if moment < now else stamp
 
 
 def _table(rows: list[SaveRow], now: datetime) -> Table:
-    table = Table(title=f"{len(rows)} save{'s' if len(rows) != 1 else ''}", title_justify="left")
-    for column in ("account", "playbook", "stage", "risk", "tier", "owner", "ARR", "overdue",
-                   "48h rule", "escalation", "next deadline", "next check"):
-        table.add_column(column)
-    for r in rows:
-        rule = "" if r.first_contact_broken is None else (
-            "[red]broken[/red]" if r.first_contact_broken else "ok")
-        stage = (r.stage or "").replace("_", " ") + ("" if r.running else " (closed)")
-        table.add_row(
-            r.account, r.playbook or "", stage,
-            r.risk or "", (r.tier or "").replace("_", " "), r.owner or "",
-            money(r.arr) if r.arr is not None else "",
-            f"[red]{r.overdue_count}[/red]" if r.overdue_count else "0",
-            rule, f"level {r.escalation_level}" if r.escalation_level else "",
-            _relative(r.next_deadline, now), _relative(r.next_check, now),
-        )
+    """Only the columns that say something for these rows, so the table fits a terminal."""
+    columns: dict[str, Callable[[SaveRow], str]] = {
+        "account": lambda r: r.account,
+        "playbook": lambda r: r.playbook or "",
+        "stage": lambda r: (r.stage or "").replace("_", " ") + ("" if r.running else " (closed)"),
+        "risk": lambda r: r.risk or "",
+        "tier": lambda r: (r.tier or "").replace("_", " "),
+        "owner": lambda r: r.owner or "",
+        "ARR": lambda r: money(r.arr) if r.arr is not None else "",
+        "overdue": lambda r: f"[red]{r.overdue_count}[/red]" if r.overdue_count else "",
+        "48h rule": lambda r: "[red]broken[/red]" if r.first_contact_broken else "",
+        "escalated": lambda r: f"level {r.escalation_level}" if r.escalation_level else "",
+        "outcome": lambda r: (r.outcome or "").replace("_", " "),
+        "next deadline": lambda r: _moment(r.next_deadline, now),
+        "next check": lambda r: _moment(r.next_check, now),
+    }
+    cells = {name: [value(r) for r in rows] for name, value in columns.items()}
+    shown = [name for name in columns if name in ("account", "playbook", "stage") or any(cells[name])]
+    table = Table(title=f"{len(rows)} save{'s' if len(rows) != 1 else ''}", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name in shown:
+        table.add_column(name, no_wrap=name in ("account", "ARR", "next deadline", "next check"))
+    for i in range(len(rows)):
+        table.add_row(*(cells[name][i] for name in shown))
     return table
 
 
@@ -118,4 +127,7 @@ def list_command(
                             "(are the search attributes registered? `saves search-attributes`)") from exc
 
     rows = _run(work())
+    if not rows:
+        out.print(f"No saves match: {query}", highlight=False, soft_wrap=True)
+        return
     out.print(_table(rows, now), highlight=False)
