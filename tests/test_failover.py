@@ -1,5 +1,9 @@
 """Two `saves worker` processes share a task queue; one is killed (SIGKILL) while it holds work of
-a save in flight, and the other finishes the save: no step lost, no email sent twice."""
+a save in flight, and the other finishes the save: no step lost, no email sent twice.
+
+The work is held in flight at two places: waiting on the store (every write blocked), and in the
+middle of an SMTP conversation (the server holds the recipient), where a worker that dies must
+leave the email to be sent by the other."""
 
 from __future__ import annotations
 
@@ -11,13 +15,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -81,8 +88,58 @@ async def _eventually(check: object, what: str, seconds: float = 40.0) -> None:
         await asyncio.sleep(0.2)
 
 
+class GatedSmtp(SmtpSink):
+    """An SMTP server that, while the gate is shut, holds every conversation at the recipient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = 0
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        if not self.gate.is_set():
+            self.held += 1
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def gated_smtp() -> Iterator[GatedSmtp]:
+    sink = GatedSmtp()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    sink.gate.set()
+    controller.stop()
+
+
+@contextmanager
+def held(where: str, store: Path, smtp: GatedSmtp) -> Iterator[None]:
+    """Hold the save's work in flight until the block ends."""
+    if where == "store":  # the store's write lock: every write of the save waits
+        lock = sqlite3.connect(store, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+    else:
+        smtp.gate.clear()
+        try:
+            yield
+        finally:
+            smtp.gate.set()
+
+
+@pytest.mark.parametrize("where", ["store", "smtp"])
 async def test_a_killed_worker_s_save_is_finished_by_the_other(
-        dev_server: WorkflowEnvironment, smtp: SmtpSink, tmp_path: Path) -> None:
+        where: str, dev_server: WorkflowEnvironment, gated_smtp: GatedSmtp, tmp_path: Path) -> None:
+    smtp = gated_smtp
     client = dev_server.client
     store = tmp_path / "crm.db"
     url = f"sqlite+aiosqlite:///{store}"
@@ -105,31 +162,30 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
                            for n in range(len(procs)))
             await _eventually(both_polling, "both workers to poll")
 
-            # Hold the store's write lock: every write of the save waits, in flight, on a worker.
-            lock = sqlite3.connect(store, isolation_level=None)
-            lock.execute("BEGIN IMMEDIATE")
-            await saves.trigger(Trigger(trigger_id="evt-1", account_id="northwind",
-                                        kind=TriggerKind.CANCELLATION_REQUEST,
-                                        reason=CancellationReason.PRODUCT, source="test"))
             handle = client.get_workflow_handle(workflow_id("northwind"))
             in_flight: dict[str, str] = {}
+            wanted = {"store": None, "smtp": {"send_email", "escalate"}}[where]
 
             async def work_in_flight() -> bool:
                 pending = (await handle.describe()).raw_description.pending_activities
                 in_flight.clear()
                 in_flight.update({a.activity_id: a.last_worker_identity for a in pending
-                                  if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED})
-                return bool(in_flight)
-            await _eventually(work_in_flight, "an activity to start")
+                                  if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                                  and (wanted is None or a.activity_type.name in wanted)})
+                # at the SMTP server: every email in flight is mid-conversation
+                return bool(in_flight) and (where != "smtp" or smtp.held >= len(in_flight))
 
-            victim_identity = next(iter(in_flight.values()))
-            victim = by_identity[victim_identity]
-            survivor_identity = next(i for i in by_identity if i != victim_identity)
-            killed = {a for a, who in in_flight.items() if who == victim_identity}
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            lock.execute("ROLLBACK")
-            lock.close()
+            with held(where, store, smtp):
+                await saves.trigger(Trigger(trigger_id="evt-1", account_id="northwind",
+                                            kind=TriggerKind.CANCELLATION_REQUEST,
+                                            reason=CancellationReason.PRODUCT, source="test"))
+                await _eventually(work_in_flight, f"an activity to be held at the {where}")
+                victim_identity = next(iter(in_flight.values()))
+                victim = by_identity[victim_identity]
+                survivor_identity = next(i for i in by_identity if i != victim_identity)
+                killed = {a for a, who in in_flight.items() if who == victim_identity}
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
 
             async def settled() -> bool:
                 description = (await handle.describe()).raw_description

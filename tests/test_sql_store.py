@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.contracts import CrmTaskRequest, NoteRequest, SaveRef
 from activities.store.db import create_schema, make_engine
-from activities.store.outbox import Outbox, Outgoing
+from activities.store.outbox import Claim, Outbox, Outgoing
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.vocabulary import CancellationReason, OwnerRole, TriggerKind
 from tests.harness import Harness, SmtpSink
@@ -77,9 +77,10 @@ async def test_a_note_is_written_once(engine: AsyncEngine) -> None:
 async def test_racing_sends_of_one_email_deliver_it_once(engine: AsyncEngine) -> None:
     delivered: list[str] = []
 
-    async def deliver(email: Outgoing) -> None:
+    async def deliver(email: Outgoing, claim: Claim) -> None:
         await asyncio.sleep(0.05)  # a slow SMTP server: the other attempts arrive meanwhile
-        delivered.append(email.key)
+        if await claim():
+            delivered.append(email.key)
 
     outbox = Outbox(engine)
     email = Outgoing(key="save-northwind/email/ack", account_id="northwind", save_id="save-northwind",
