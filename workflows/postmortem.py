@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from playbook_defs.vocabulary import OutcomeKind
@@ -164,21 +162,13 @@ def contact_bucket(hours: float | None) -> ContactBucket:
     return ContactBucket.OVER_7_DAYS
 
 
-def triage_of(state: SaveState) -> dict[str, Any] | None:
-    """The triage decision if the engine recorded one (added by the triage work; absent before)."""
-    value = state.model_dump(mode="json").get("triage")
-    return value if isinstance(value, dict) else None
-
-
 def verdict(state: SaveState) -> Verdict:
-    """Farewell when triage chose not to save (or the save closed as a farewell)."""
-    triage = triage_of(state) or {}
-    said_farewell = "farewell" in {str(v).lower() for v in triage.values()} or (
-        state.closed_reason or "").lower() == "farewell"
+    """Farewell when triage sent the save down the exit path (no save effort) and it closed so."""
+    exited_by_triage = state.triage is not None and state.triage.path.value == "exit"
     if state.outcome is None:
-        return Verdict.FAREWELL if said_farewell and state.closed_at else Verdict.OPEN
+        return Verdict.FAREWELL if exited_by_triage and state.closed_at else Verdict.OPEN
     if state.outcome.kind is OutcomeKind.LOST:
-        return Verdict.FAREWELL if said_farewell else Verdict.LOST
+        return Verdict.FAREWELL if exited_by_triage else Verdict.LOST
     return Verdict(state.outcome.kind.value)
 
 
@@ -259,10 +249,14 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
     if state.previous is not None:
         add(first.received_at, "trigger", f"Reopened after a relapse of save {state.previous.save_id[:8]}: "
                                           f"{state.previous.reason}")
-    triage = triage_of(state)
-    if triage:
-        add(state.opened_at, "triage", "Triage: " + ", ".join(f"{k} {v}" for k, v in triage.items()
-                                                              if isinstance(v, str | int | float)))
+    t8 = state.triage
+    if t8 is not None:
+        add(t8.decided_at, "triage", f"Triage: {_words(t8.zone.value)}, {t8.strategy.value}, path "
+                                     f"{t8.path.value}: {'; '.join(t8.reasons)}")
+        if t8.override is not None:
+            o = t8.override
+            add(o.at, "triage", f"Triage overridden by {o.by} to {_words(o.zone.value)}, {o.strategy.value}, "
+                                f"path {o.path.value}: {o.reason}")
     for record in merged:
         joined = record.trigger
         add(record.received_at, "trigger",
