@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 from enum import StrEnum
+
 from pydantic import BaseModel, Field
 
 from playbook_defs.vocabulary import OutcomeKind

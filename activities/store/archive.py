@@ -13,32 +13,12 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, LargeBinary, String, Text, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Mapped, mapped_column
 
 from activities.store.db import sessions
-from activities.store.tables import Base
+from activities.store.tables import ArchivedSave
 from workflows.postmortem import PostMortem
-
-
-class ArchivedSave(Base):
-    __tablename__ = "save_archive"
-
-    save_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
-    account_id: Mapped[str] = mapped_column(String(128), index=True)
-    playbook_id: Mapped[str] = mapped_column(String(64), index=True)
-    tier: Mapped[str] = mapped_column(String(32))
-    owner_id: Mapped[str | None] = mapped_column(String(128))
-    outcome: Mapped[str] = mapped_column(String(32))
-    arr: Mapped[float] = mapped_column(Float)
-    opened_at: Mapped[datetime] = mapped_column(index=True)
-    closed_at: Mapped[datetime | None]
-    archived_at: Mapped[datetime]
-    record: Mapped[str] = mapped_column(Text)
-    history: Mapped[bytes] = mapped_column(LargeBinary)
-    history_bytes: Mapped[int]
 
 
 def compress_history(document: dict[str, Any]) -> bytes:

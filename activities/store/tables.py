@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -172,3 +173,25 @@ class OutboxEmail(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class ArchivedSave(Base):
+    """An ended save: its post-mortem record (JSON) and its zlib-compressed history (see
+    ``activities/store/archive.py``); kept after Temporal's retention drops the history."""
+
+    __tablename__ = "save_archive"
+
+    save_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
+    account_id: Mapped[str] = mapped_column(String(128), index=True)
+    playbook_id: Mapped[str] = mapped_column(String(64), index=True)
+    tier: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(32))
+    arr: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime]
+    record: Mapped[str] = mapped_column(Text)
+    history: Mapped[bytes] = mapped_column(LargeBinary)
+    history_bytes: Mapped[int]
