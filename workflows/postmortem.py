@@ -255,9 +255,9 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
         add(t8.decided_at, "triage", f"Triage: {_words(t8.zone.value)}, {t8.strategy.value}, path "
                                      f"{t8.path.value}: {'; '.join(t8.reasons)}")
         if t8.override is not None:
-            o = t8.override
-            add(o.at, "triage", f"Triage overridden by {o.by} to {_words(o.zone.value)}, {o.strategy.value}, "
-                                f"path {o.path.value}: {o.reason}")
+            ov = t8.override
+            add(ov.at, "triage", f"Triage overridden by {ov.by} to {_words(ov.zone.value)}, "
+                                 f"{ov.strategy.value}, path {ov.path.value}: {ov.reason}")
     for record in merged:
         joined = record.trigger
         add(record.received_at, "trigger",
