@@ -30,6 +30,8 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
+from worker import cli_api
+from worker.api.embedded import start_api
 from worker.connect import connect
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
@@ -43,6 +45,7 @@ from workflows.models import (
     CompleteTask,
     FlagHelp,
     FulfilCommitment,
+    ReassignOwner,
     RecordOutcome,
     RecordRootCause,
     SaveState,
@@ -50,6 +53,7 @@ from workflows.models import (
 )
 from workflows.rules import when
 from workflows.save import SaveWorkflow
+from workflows.why import why_started
 
 T = TypeVar("T")
 
@@ -64,6 +68,7 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
+cli_api.register(app)
 
 out = Console()
 err = Console(stderr=True)
@@ -128,7 +133,7 @@ def up(
     demo: Annotated[bool, typer.Option(help="Load the demo CRM and open a save of each playbook.")] = False,
     port: Annotated[int, typer.Option(help="Temporal gRPC port of the embedded server.")] = 7233,
 ) -> None:
-    """Start everything on this machine: a Temporal dev server with its UI, and the worker."""
+    """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     _run(_up(settings, demo, port))
@@ -145,13 +150,14 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
         await register_search_attributes(client)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
-        async with worker:
-            out.print(f"[bold green]Saves are running.[/bold green] Temporal UI: {server.ui_url}"
-                      f"/namespaces/{settings.temporal_namespace}/workflows")
+        saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm)
+        async with worker, start_api(settings, saves, out) as api_url:
+            out.print("[bold green]Saves are running.[/bold green]")
+            out.print(f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+                      soft_wrap=True)
+            out.print(f"  API: {api_url} (OpenAPI docs at {api_url}/docs)", soft_wrap=True)
             if demo:
                 await load_demo_crm(services.engine)
-                saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                                   services.crm)
                 done = await start_demo_saves(saves)
                 out.print(f"Demo: six saves open ({len(done)} moved along). Try: saves show northwind")
             out.print("Press Ctrl-C to stop.")
@@ -263,6 +269,7 @@ def show(
     out.print(table)
     out.print(f"Triggers: {', '.join(r.trigger.kind.value for r in state.triggers)} · "
               f"emails sent {state.emails_sent} · run {state.run_number}", highlight=False)
+    out.print(f"Why it started: {why_started(state.triggers[0])}", highlight=False)
 
 
 # --- human actions -------------------------------------------------------------------------------
@@ -347,6 +354,23 @@ def flag_help(
     """Ask another team for help: they get a task with a deadline and an escalation ladder."""
     h = _run(_act(account, SaveWorkflow.flag_help, FlagHelp(role=role, what=what, by=by)))
     out.print(f"help requested from {h.role.value} (task {h.task_id})")
+
+
+@app.command()
+def reassign(
+    account: Account,
+    owner_id: Annotated[str, typer.Option("--owner-id", help="The new owner's id in the CRM.")],
+    name: Annotated[str, typer.Option(help="The new owner's name.")],
+    email: Annotated[str | None, typer.Option(help="The new owner's email.")] = None,
+    role: Annotated[OwnerRole, typer.Option(help="Which role changes hands.")] = OwnerRole.CSM,
+    reason: Annotated[str, typer.Option(help="Why, in a sentence.")] = "",
+    by: By = None,
+) -> None:
+    """Hand the save (or one role's part of it) to another person; their open tasks move too."""
+    change = _run(_act(account, SaveWorkflow.reassign_owner,
+                       ReassignOwner(role=role, owner_id=owner_id, name=name, email=email,
+                                     reason=reason, by=by)))
+    out.print(f"{change.role.value}: {change.previous or 'nobody'} -> {change.name}")
 
 
 @app.command()
