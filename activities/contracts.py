@@ -8,7 +8,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from playbook_defs.schema import Recipient
-from playbook_defs.vocabulary import CancellationReason, OwnerRole, RiskColour, Tier, TriggerKind
+from playbook_defs.vocabulary import (
+    AccountFlag,
+    CancellationReason,
+    Fit,
+    OwnerRole,
+    RiskColour,
+    SponsorStatus,
+    Tier,
+    TriggerKind,
+)
 
 UNKNOWN_ACCOUNT = "UnknownAccount"
 """Error type of the non-retryable failure for an account id the CRM does not know."""
@@ -40,6 +49,10 @@ class AccountSnapshot(_Contract):
     usage_pct: float | None = None
     csm: str | None = None
     csm_id: str | None = None
+    flags: tuple[AccountFlag, ...] = ()
+    """Strategic and advocacy flags; triage weighs them beside ARR."""
+    fit: Fit | None = None
+    sponsor_status: SponsorStatus | None = None
 
 
 class PlaybookRequest(_Contract):

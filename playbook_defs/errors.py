@@ -31,5 +31,7 @@ def describe(exc: ValidationError, data: Any) -> list[str]:
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "enum":
             message = f"unknown value {err['input']!r}; {message[0].lower()}{message[1:]}"
-        lines.append(f"{field_path(err['loc'], data)}: {message}")
+        where = field_path(err["loc"], data)
+        # A whole-model check names its own field at the start of its message.
+        lines.append(message if not err["loc"] and ": " in message else f"{where}: {message}")
     return lines

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from itertools import pairwise
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -31,7 +32,7 @@ from playbook_defs.vocabulary import (
     TriggerKind,
 )
 
-CUSTOMER = "customer"
+CUSTOMER: Final = "customer"
 """Email recipient meaning the account's primary customer contact."""
 
 
@@ -59,9 +60,10 @@ class EscalationLevel(_Frozen):
     to: OwnerRole
 
 
-def _check_ladder(ladder: tuple[EscalationLevel, ...] | None) -> None:
-    if ladder and any(b.after < a.after for a, b in zip(ladder, ladder[1:], strict=False)):
-        raise ValueError("escalation levels must be listed in order of their 'after' delay")
+def _check_ladder(ladder: tuple[EscalationLevel, ...] | None, field: str = "") -> None:
+    if ladder and any(b.after < a.after for a, b in pairwise(ladder)):
+        raise ValueError(f"{field + ': ' if field else ''}escalation levels must be listed in order of "
+                         "their 'after' delay")
 
 
 class StepKind(StrEnum):
@@ -229,24 +231,25 @@ class PlaybookDef(_Frozen):
 
     @model_validator(mode="after")
     def _steps_fit_together(self) -> Self:
+        # Whole-playbook checks have no pydantic location: each message starts with its field.
         seen: set[str] = set()
-        for step in self.steps:
+        for n, step in enumerate(self.steps):
             if step.id in seen:
-                raise ValueError(f"duplicate step id {step.id!r}")
+                raise ValueError(f"steps[{n}].id: duplicate step id {step.id!r}")
             seen.add(step.id)
-        for step in self.steps:
+        for n, step in enumerate(self.steps):
             for dep in step.depends_on:
                 if dep not in seen:
-                    raise ValueError(f"step {step.id!r} depends on unknown step {dep!r}")
+                    raise ValueError(f"steps[{n}] (id {step.id!r}).depends_on: unknown step {dep!r}")
         first = [s.id for s in self.steps if s.first_contact]
         if len(first) != 1:
             raise ValueError(
-                f"exactly one step must be the first-contact call (first_contact: true); found {first}"
+                f"steps: exactly one step must be the first-contact call (first_contact: true); found {first}"
             )
         if seen & {c.id for c in self.recovery.checks}:
-            raise ValueError("recovery check ids must differ from step ids")
-        _check_ladder(self.default_escalation)
-        _check_ladder(self.commitment_escalation)
+            raise ValueError("recovery.checks: recovery check ids must differ from step ids")
+        _check_ladder(self.default_escalation, "default_escalation")
+        _check_ladder(self.commitment_escalation, "commitment_escalation")
         self._reject_cycles()
         return self
 
@@ -256,7 +259,7 @@ class PlaybookDef(_Frozen):
 
         def visit(node: str, path: tuple[str, ...]) -> None:
             if node in path:
-                raise ValueError(f"steps depend on each other in a cycle: {' -> '.join((*path, node))}")
+                raise ValueError(f"steps: steps depend on each other in a cycle: {' -> '.join((*path, node))}")
             if node in done:
                 return
             for dep in deps[node]:

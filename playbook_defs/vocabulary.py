@@ -85,6 +85,8 @@ class Stage(StrEnum):
     RECOVERY = "recovery"
     EXIT = "exit"
     CLOSED = "closed"
+    TRIAGE = "triage"
+    """Triage chose the exit path; a CS manager may still override it before anything is sent."""
 
 
 STEP_STAGES = (Stage.INVESTIGATION, Stage.PLAN, Stage.INTERVENTION)
@@ -108,3 +110,30 @@ class RootCauseCategory(StrEnum):
     COMPETITION = "competition"
     RELATIONSHIP = "relationship"
     OTHER = "other"
+
+
+class AccountFlag(StrEnum):
+    """Why an account matters beyond its ARR (seed 003: value is not the same as ARR)."""
+
+    STRATEGIC = "strategic"
+    REFERENCE_CUSTOMER = "reference_customer"
+    VOCAL_DETRACTOR = "vocal_detractor"
+    VOCAL_PROMOTER = "vocal_promoter"
+    WINDING_DOWN = "winding_down"
+    """The customer is going out of business or closing the unit that uses us."""
+
+
+class Fit(StrEnum):
+    """How well the customer fits our product and business model (seed 000: bad fit -> farewell)."""
+
+    GOOD = "good"
+    PARTIAL = "partial"
+    POOR = "poor"
+
+
+class SponsorStatus(StrEnum):
+    """The customer's business sponsor for our product."""
+
+    ENGAGED = "engaged"
+    DISENGAGED = "disengaged"
+    LOST = "lost"

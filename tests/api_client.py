@@ -12,7 +12,7 @@ import httpx
 
 from worker.api.app import create_app
 from worker.api.signature import HEADER, sign
-from worker.save_client import SaveClient
+from tests.harness import Harness
 
 SECRET = "test-secret-0123456789"
 
@@ -45,12 +45,13 @@ class SignedClient:
 
 
 @asynccontextmanager
-async def api_client(saves: SaveClient, secrets: list[str] | None = None,
+async def api_client(harness: Harness, secrets: list[str] | None = None,
                      signing: list[str] | None = None, max_body: int = 64 * 1024,
                      ) -> AsyncIterator[SignedClient]:
-    """The API over ``saves``, accepting ``secrets``; requests are signed with ``signing``."""
+    """The API over the harness's saves and store, accepting ``secrets``; requests are signed
+    with ``signing``."""
     accepted = secrets or [SECRET]
-    app = create_app(saves, secrets=accepted, max_body=max_body)
+    app = create_app(harness.saves, engine=harness.services.engine, secrets=accepted, max_body=max_body)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://saves.test") as http:
         yield SignedClient(http, signing or accepted[:1])

@@ -24,7 +24,7 @@ def _trigger(event_id: str, **extra: Any) -> dict[str, Any]:
 
 
 async def test_a_signed_trigger_starts_the_save_and_keeps_why(harness: Harness) -> None:
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         r = await api.post("/triggers", _trigger("sf-001"))
         assert r.status_code == 202, r.text
         assert r.json() == {"account_id": "bluepeak", "workflow_id": "save-bluepeak",
@@ -46,7 +46,7 @@ async def test_a_signed_trigger_starts_the_save_and_keeps_why(harness: Harness) 
 async def test_missing_wrong_or_stale_signatures_get_401_and_start_nothing(harness: Harness) -> None:
     body = _trigger("sf-002")
     now = int(time.time())
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         cases = {
             "missing": await api.post("/triggers", body, secrets=[]),
             "wrong secret": await api.post("/triggers", body, secrets=["not-the-secret"]),
@@ -70,7 +70,7 @@ async def test_missing_wrong_or_stale_signatures_get_401_and_start_nothing(harne
 
 async def test_a_rotated_secret_accepts_old_and_new_signatures(harness: Harness) -> None:
     secrets = ["new-secret", "old-secret"]
-    async with api_client(harness.saves, secrets=secrets) as api:
+    async with api_client(harness, secrets=secrets) as api:
         old = await api.post("/triggers", _trigger("rot-1"), secrets=["old-secret"])
         new = await api.post("/triggers", _trigger("rot-2"), secrets=["new-secret"])
         both = await api.post("/triggers", _trigger("rot-3"), secrets=["retired-secret", "new-secret"])
@@ -82,13 +82,13 @@ async def test_a_rotated_secret_accepts_old_and_new_signatures(harness: Harness)
 
 
 async def test_a_redelivered_webhook_is_a_no_op_that_returns_the_first_answer(harness: Harness) -> None:
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         first = await api.post("/triggers", _trigger("sf-100"))
         await harness.wait_open("bluepeak")
         again = await api.post("/triggers", _trigger("sf-100"))
         reused = await api.post("/triggers", _trigger("sf-100", note="a different event"))
     # a restarted API (a new app over the same store) still knows the answer
-    async with api_client(harness.saves) as restarted:
+    async with api_client(harness) as restarted:
         after_restart = await restarted.post("/triggers", _trigger("sf-100"))
     assert first.status_code == again.status_code == after_restart.status_code == 202
     assert again.content == first.content == after_restart.content
@@ -102,7 +102,7 @@ async def test_a_redelivered_webhook_is_a_no_op_that_returns_the_first_answer(ha
 async def test_an_idempotency_key_makes_a_human_action_run_once(harness: Harness) -> None:
     await harness.start("northwind", playbook="product_issue")
     promise = {"what": "Weekly call until the fix ships", "owner": "csm", "due_in": "7d", "by": "Sam"}
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         first = await api.post("/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-1"})
         retry = await api.post("/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-1"})
         other = await api.post("/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-2"})
@@ -113,7 +113,7 @@ async def test_an_idempotency_key_makes_a_human_action_run_once(harness: Harness
 
 
 async def test_a_failed_request_is_not_remembered_so_a_retry_runs(harness: Harness) -> None:
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         too_early = await api.post("/saves/northwind/outcome", {"kind": "saved", "reason": "renewed"},
                                    headers={"Idempotency-Key": "out-1"})
         await harness.start("northwind", playbook="product_issue")
@@ -128,7 +128,7 @@ async def test_a_failed_request_is_not_remembered_so_a_retry_runs(harness: Harne
 
 
 async def test_every_kind_of_bad_input_gets_a_clear_4xx(harness: Harness) -> None:
-    async with api_client(harness.saves, max_body=2048) as api:
+    async with api_client(harness, max_body=2048) as api:
         unknown_account = await api.post("/triggers", {"account_id": "nobody", "kind": "low_usage"})
         unknown_kind = await api.post("/triggers", {"account_id": "bluepeak", "kind": "bored"})
         malformed = await api.post("/triggers", raw=b'{"account_id": "bluepeak", "kind": ')
@@ -165,7 +165,7 @@ async def test_every_kind_of_bad_input_gets_a_clear_4xx(harness: Harness) -> Non
 
 
 async def test_an_oversized_body_is_refused_before_reading_it_all(harness: Harness) -> None:
-    async with api_client(harness.saves, max_body=1024) as api:
+    async with api_client(harness, max_body=1024) as api:
         declared = await api.http.post("/triggers", content=b"x" * 5000,
                                        headers={HEADER: sign([SECRET], b"x" * 5000)})
     assert declared.status_code == 413
@@ -173,7 +173,7 @@ async def test_an_oversized_body_is_refused_before_reading_it_all(harness: Harne
 
 async def test_actions_the_save_refuses_get_409_with_its_reason(harness: Harness) -> None:
     await harness.start("northwind", playbook="product_issue")
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         unknown_task = await api.post("/saves/northwind/tasks/no_such_task/complete", {"by": "Sam"})
         partial = await api.post("/saves/northwind/outcome",
                                  {"kind": "partially_saved", "reason": "downgrade"})
@@ -187,7 +187,7 @@ async def test_actions_the_save_refuses_get_409_with_its_reason(harness: Harness
 
 
 async def test_twenty_concurrent_triggers_give_one_save_with_all_twenty_recorded(harness: Harness) -> None:
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         responses = await asyncio.gather(*[
             api.post("/triggers", {"event_id": f"burst-{n}", "account_id": "orbitfoods",
                                    "kind": "champion_departure", "source": "crm"})
@@ -214,7 +214,7 @@ async def test_every_human_action_works_over_http(harness: Harness) -> None:
         if any(t.owner is OwnerRole.CSM and t.crm_task_id for t in state.tasks.values()):
             break
         await asyncio.sleep(0.02)
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         state = (await api.get("/saves/harborline")).json()["state"]
         open_task = next(t for t in state["tasks"].values()
                          if t["source"] == "step" and t["status"] == "open")
@@ -258,12 +258,27 @@ async def test_every_human_action_works_over_http(harness: Harness) -> None:
 
 
 async def test_the_openapi_document_describes_every_endpoint(harness: Harness) -> None:
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         doc = (await api.http.get("/openapi.json")).json()
     paths = set(doc["paths"])
     assert {"/triggers", "/saves", "/saves/{account_id}", "/saves/{account_id}/tasks/{task_id}/complete",
             "/saves/{account_id}/commitments", "/saves/{account_id}/commitments/{commitment_id}/fulfil",
             "/saves/{account_id}/root-cause", "/saves/{account_id}/help", "/saves/{account_id}/owner",
-            "/saves/{account_id}/outcome"} <= paths
+            "/saves/{account_id}/outcome", "/saves/{account_id}/triage"} <= paths
     kinds = doc["components"]["schemas"]["TriggerKind"]["enum"]
     assert "champion_departure" in kinds and "manual" in kinds
+
+
+async def test_a_cs_manager_overrides_the_triage_over_http(harness: Harness) -> None:
+    await harness.start("northwind", playbook="product_issue")
+    async with api_client(harness) as api:
+        changed = await api.post("/saves/northwind/triage",
+                                 {"strategy": "recover", "reason": "shared effort", "by": "Dana Reyes"})
+        again = await api.post("/saves/northwind/triage", {"reason": "second thoughts", "by": "Dana Reyes"})
+        unsigned_zone = await api.post("/saves/northwind/triage", {"zone": "grey", "reason": "x", "by": "D"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["strategy"] == "recover"
+    assert again.status_code == 409  # one override per save: the message says why
+    assert unsigned_zone.status_code == 422 and unsigned_zone.json()["fields"][0]["field"] == "zone"
+    state = await harness.state("northwind")
+    assert state.triage is not None and state.triage.strategy.value == "recover"

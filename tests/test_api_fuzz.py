@@ -55,6 +55,10 @@ requests = st.one_of(
     st.tuples(st.builds(lambda a: f"/saves/{a}/help", account_path), actions),
     st.tuples(st.builds(lambda a: f"/saves/{a}/owner", account_path), actions),
     st.tuples(st.builds(lambda a: f"/saves/{a}/outcome", account_path), actions),
+    st.tuples(st.builds(lambda a: f"/saves/{a}/triage", account_path), st.fixed_dictionaries({}, optional={
+        "zone": st.sampled_from(["red_zone", "dead_zone", "grey"]) | json_values,
+        "strategy": st.sampled_from(["rescue", "recover", "farewell"]) | json_values,
+        "reason": st.text(max_size=20) | json_values, "by": st.text(max_size=20) | json_values})),
 )
 
 
@@ -73,6 +77,6 @@ async def test_no_generated_request_gets_a_5xx(harness: Harness, batch: list[tup
     if not getattr(harness, "_fuzz_ready", False):  # one running save to act on, for every example
         await harness.start("northwind", playbook="product_issue")
         harness._fuzz_ready = True  # type: ignore[attr-defined]
-    async with api_client(harness.saves) as api:
+    async with api_client(harness) as api:
         for path, body in batch:
             await _send(api, path, body)

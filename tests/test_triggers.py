@@ -6,10 +6,15 @@ import asyncio
 
 import pytest
 from pydantic import ValidationError
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
+from activities.contracts import UNKNOWN_ACCOUNT
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.harness import Harness
 from worker.save_client import SaveError
+from workflows.models import SaveInput, Trigger
+from workflows.save import SaveWorkflow
 
 
 async def test_a_second_trigger_joins_the_running_save(harness: Harness) -> None:
@@ -61,3 +66,20 @@ async def test_unknown_account_or_unrouted_trigger_is_refused_before_anything_st
         await harness.trigger("northwind", TriggerKind.MANUAL, playbook="nope")
     with pytest.raises(ValidationError, match="account_id"):
         await harness.trigger("bad id!", TriggerKind.LOW_USAGE)
+
+
+async def test_a_save_for_an_account_missing_from_the_crm_fails_at_once_without_retrying(
+        harness: Harness) -> None:
+    """Data that can never succeed is a non-retryable error: the save fails with the reason, fast."""
+    handle = await harness.client.start_workflow(
+        SaveWorkflow.run, SaveInput(trigger=Trigger(
+            trigger_id="t-ghost", account_id="ghost", kind=TriggerKind.LOW_USAGE, source="test")),
+        id="save-ghost", task_queue=harness.saves.task_queue)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    cause = failed.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == UNKNOWN_ACCOUNT and "ghost" in cause.message
+    history = await handle.fetch_history()
+    attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
+                if e.HasField("activity_task_started_event_attributes")]
+    assert attempts == [1]

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
 from activities.store.crm_import import CrmImportError, import_crm, read_crm_file
@@ -30,14 +31,18 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
-from worker import cli_api
+from worker import cli_api, cli_scan
 from worker.api.embedded import start_api
-from worker.connect import connect
+from worker.cli_db import db_app
+from worker.cli_list import list_command, views_command
+from worker.connect import ConnectionSettingsError, connect
+from worker.crm_choice import CrmSettingsError, make_crm
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.devserver import DevServer, DevServerError
 from worker.logs import configure_logging
 from worker.runner import build_services, build_worker
 from worker.save_client import SaveClient, SaveError, new_trigger_id
+from worker.schedule import ensure_scan_schedule
 from worker.settings import Settings
 from worker.visibility import register_search_attributes
 from workflows.models import (
@@ -68,6 +73,11 @@ app.add_typer(crm_app, name="crm")
 app.add_typer(task_app, name="task")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(db_app, name="db")
+app.command("list")(list_command)
+app.command("views")(views_command)
+app.add_typer(cli_scan.scan_app, name="scan")
+app.add_typer(cli_scan.triage_app, name="triage")
 cli_api.register(app)
 
 out = Console()
@@ -90,7 +100,8 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError, DevServerError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError,
+            CrmSettingsError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():
@@ -107,7 +118,8 @@ async def _saves(settings: Settings | None = None) -> AsyncIterator[SaveClient]:
     try:
         await create_schema(engine)
         client = await connect(settings)
-        yield SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), SqlCrm(engine))
+        yield SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
+                         make_crm(settings, SqlCrm(engine)))
     finally:
         await engine.dispose()
 
@@ -148,10 +160,11 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
     try:
         client = await connect(settings)
         await register_search_attributes(client)
+        await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
         saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm)
-        async with worker, start_api(settings, saves, out) as api_url:
+        async with worker, start_api(settings, saves, services.engine, out) as api_url:
             out.print("[bold green]Saves are running.[/bold green]")
             out.print(f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
                       soft_wrap=True)
@@ -183,11 +196,12 @@ async def _worker(settings: Settings) -> None:
         await register_search_attributes(client)
     except Exception as exc:  # e.g. Temporal Cloud: registered in the cloud console instead
         err.print(f"note: could not register search attributes ({exc}); "
-                  "run `saves search-attributes register` with an admin identity")
+                  "run `saves search-attributes` with an admin identity")
     services = await build_services(settings)
     try:
         async with build_worker(client, settings.task_queue, services.activities()):
-            out.print(f"Worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
+            out.print(f"Worker polling task queue {settings.task_queue!r} on "
+                      f"{client.service_client.config.target_host} ({client.namespace})")
             await _until_stopped()
     finally:
         await services.engine.dispose()
@@ -258,7 +272,7 @@ def show(
     if as_json:
         sys.stdout.write(state.model_dump_json(indent=2) + "\n")
         return
-    out.print(details, highlight=False)
+    out.print(Markdown(details))
     table = Table(title="Tasks", title_justify="left")
     for column in ("id", "title", "owner", "status", "due", "done"):
         table.add_column(column)
@@ -493,3 +507,7 @@ def playbooks_list() -> None:
         table.add_row(p.id, p.name, str(p.version), ", ".join(t.value for t in p.triggers),
                       ", ".join(r.value for r in p.cancellation_reasons))
     out.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -5,13 +5,14 @@ account and playbook."""
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 from temporalio import activity, workflow
 
 
-def _flatten_temporal(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _flatten_temporal(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """``workflow.logger`` puts workflow info under ``temporal_workflow``; lift the useful keys."""
     record = event.get("_record")
     info = getattr(record, "temporal_workflow", None) if record else None

@@ -14,11 +14,17 @@ from activities.crm_activities import CrmActivities
 from activities.email_activities import EmailActivities
 from activities.mailer import EmailRenderer, SmtpDelivery
 from activities.playbook_activities import PlaybookActivities
+from activities.scan_activities import ScanActivities
+from activities.scan_rules import load_scan_rules
 from activities.store.db import create_schema, make_engine
 from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
+from activities.triage_activities import TriageActivities, load_triage_rules
 from playbook_defs.loader import load_playbooks
+from worker.crm_choice import make_crm
+from worker.heartbeat import HeartbeatInterceptor
 from worker.settings import Settings
+from workflows.risk_scan import RiskScanWorkflow
 from workflows.save import SaveWorkflow
 
 
@@ -32,26 +38,34 @@ class Services:
     crm_activities: CrmActivities
     email_activities: EmailActivities
     playbook_activities: PlaybookActivities
+    triage_activities: TriageActivities
+    scan_activities: ScanActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
         return [c.fetch_account, c.create_task, c.close_tasks, c.set_risk_status, c.add_note,
-                c.read_health, c.assign_owner, e.send_email, e.escalate, p.load_playbook]
+                c.read_health, c.assign_owner, e.send_email, e.escalate, p.load_playbook,
+                self.triage_activities.load_triage_rules, self.scan_activities.scan_batch]
 
 
 async def build_services(settings: Settings) -> Services:
     """Open the store (creating missing tables) and check every playbook loads; fail fast if not."""
     load_playbooks(settings.playbook_dir)
+    load_triage_rules(settings.playbook_dir)
+    load_scan_rules(settings.playbook_dir)
     engine = make_engine(settings.db_url)
     await create_schema(engine)
     crm = SqlCrm(engine)
+    adapter = make_crm(settings, crm)  # SAVES_CRM: the store itself, or HubSpot
     outbox = Outbox(engine)
     smtp = settings.smtp
-    email = EmailActivities(crm, outbox, EmailRenderer(settings.playbook_dir / "templates"),
+    email = EmailActivities(adapter, outbox, EmailRenderer(settings.playbook_dir / "templates"),
                             SmtpDelivery(smtp) if smtp else None)
-    return Services(engine, crm, outbox, CrmActivities(crm), email,
-                    PlaybookActivities(settings.playbook_dir))
+    return Services(engine, crm, outbox, CrmActivities(adapter), email,
+                    PlaybookActivities(settings.playbook_dir), TriageActivities(settings.playbook_dir),
+                    ScanActivities(engine, crm, settings.playbook_dir))
 
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow], activities=activities)
+    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow, RiskScanWorkflow],
+                  activities=activities, interceptors=[HeartbeatInterceptor()])

@@ -18,7 +18,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.store.sql_crm import SqlCrm
+from activities.crm import CrmAdapter
 from playbook_defs.loader import PlaybookLibrary, RouteError
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.details import static_summary
@@ -77,7 +77,7 @@ class TriggerResult:
 
 
 class SaveClient:
-    def __init__(self, client: Client, task_queue: str, library: PlaybookLibrary, crm: SqlCrm) -> None:
+    def __init__(self, client: Client, task_queue: str, library: PlaybookLibrary, crm: CrmAdapter) -> None:
         self.client = client
         self.task_queue = task_queue
         self.library = library
@@ -137,10 +137,12 @@ class SaveClient:
         return self.client.get_workflow_handle(workflow_id(account_id))
 
     async def state(self, account_id: str) -> SaveState:
-        return await self._call(account_id, self.handle(account_id).query(SaveWorkflow.state))
+        state: SaveState = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.state))
+        return state
 
     async def details(self, account_id: str) -> str:
-        return await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
+        details: str = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
+        return details
 
     async def update(self, account_id: str, update: Any, request: Any) -> Any:
         """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""

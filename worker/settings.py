@@ -26,12 +26,29 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = None
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    """Server name (SNI) to check the cluster's certificate against, when it differs from the address."""
     temporal_api_key: SecretStr | None = None
+    temporal_profile: str | None = None
+    """A profile of Temporal's client configuration file (TOML), e.g. ``prod``; ``SAVES_TEMPORAL_*``
+    values that are set win over the profile's, and ``TEMPORAL_*`` variables over both file and default."""
+    temporal_config_file: Path | None = None
+    """Temporal's client configuration file; default: ``TEMPORAL_CONFIG_FILE`` or Temporal's usual place."""
     ui_port: int = 8233
 
     database_url: str | None = None
     """SQLAlchemy URL of the SQL store; default: a SQLite file in ``data_dir``."""
     playbook_dir: Path = PLAYBOOK_DIR
+
+    crm: Literal["sql", "hubspot"] = "sql"
+    """Where accounts, owners, contacts, tasks and notes live: the SQL store, or HubSpot."""
+    hubspot_token: SecretStr | None = None
+    """A HubSpot private-app access token (scopes: CRM objects companies, contacts, owners; tasks; notes)."""
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_account_property: str = "saves_account_id"
+    """The company property that holds our account id."""
+    hubspot_team_owners: dict[str, str] = {}
+    """Team-wide HubSpot owner id per role, as JSON: {"cs_manager": "123", "executive_sponsor": "456"}."""
 
     smtp_host: str | None = None
     """Emails are delivered over SMTP only when this is set; they are always kept in the outbox."""

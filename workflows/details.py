@@ -5,11 +5,12 @@ The Temporal UI shows both on the workflow page; ``saves show`` prints the same 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from playbook_defs.durations import format_duration
 from workflows.models import CommitmentStatus, SaveState, TaskStatus
 from workflows.rules import open_deadlines, overdue, when
+from workflows.triage import triage_line
+from workflows.wording import role, rule_name
 
 
 def money(amount: float) -> str:
@@ -25,58 +26,60 @@ def static_summary(playbook_name: str, account_name: str, arr: float, tier: str)
     return f"{playbook_name} · {account_name} · {money(arr)} ARR · {tier.replace('_', ' ')}"
 
 
-def _ago(now: datetime, then: datetime) -> str:
-    return format_duration(timedelta(seconds=int((now - then).total_seconds()))) or "0m"
-
-
 def current_details(state: SaveState, now: datetime) -> str:
     """Where the save stands, what is overdue and since when, who was escalated."""
     lines = [
-        f"### {state.playbook.name} · {state.account.name}",
+        "### " + static_summary(state.playbook.name, state.account.name, state.account.arr,
+                                state.account.tier.value),
         f"**Stage:** {state.stage.value.replace('_', ' ')} · **Risk:** {state.risk.value}"
         f" · **Playbook:** {state.playbook.id} v{state.playbook.version}",
     ]
+    if state.triage is not None:
+        lines.append(triage_line(state.triage, now))
     fc = state.first_contact
-    rule = f"{int(fc.limit.total_seconds() // 3600)}-hour rule"
+    rule = rule_name(fc.limit)
     if fc.at is not None:
         verdict = "kept" if fc.kept else "broken"
         lines.append(f"**First contact:** {when(fc.at)} ({rule} {verdict})")
     elif fc.kept is False:
-        lines.append(f"**First contact:** none yet, {rule} broken {_ago(now, fc.deadline)} ago")
+        lines.append(f"**First contact:** none yet; {rule} broken since {when(fc.deadline)}")
     else:
         lines.append(f"**First contact:** due by {when(fc.deadline)}")
     deadlines = open_deadlines(state)
     if deadlines:
         nxt = deadlines[0]
-        lines.append(f"**Next deadline:** {nxt.title} ({nxt.owner}) by {when(nxt.due_at)}")
+        lines.append(f"**Next deadline:** {nxt.title} ({role(nxt.owner)}) by {when(nxt.due_at)}")
     late = overdue(state, now)
     if late:
         lines.append("")
         lines.append("**Overdue**")
+        lines.append("")
         for d in late:
             levels = state.escalations_for(d.item)
-            told = f"; escalated to {', '.join(e.to.value for e in levels)}" if levels else ""
-            lines.append(f"- {d.title} ({d.owner}): due {when(d.due_at)}, "
-                         f"overdue {_ago(now, d.due_at)}{told}")
+            told = f"; escalated to {', '.join(role(e.to) for e in levels)}" if levels else ""
+            lines.append(f"- {d.title} ({role(d.owner)}): overdue since {when(d.due_at)}{told}")
     open_commitments = [c for c in state.commitments
                         if c.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL)]
     if open_commitments:
         lines.append("")
         lines.append("**Open commitments**")
+        lines.append("")
         for c in open_commitments:
-            lines.append(f"- {c.what} ({c.owner.value}), due {when(c.due_at)}"
+            lines.append(f"- {c.what} ({role(c.owner)}), due {when(c.due_at)}"
                          + (" — awaiting approval" if c.status is CommitmentStatus.AWAITING_APPROVAL else ""))
     if state.escalations:
         lines.append("")
         lines.append(f"**Escalations fired:** {len(state.escalations)}")
+        lines.append("")
         for e in state.escalations[-5:]:
-            lines.append(f"- level {e.level} to {e.to.value}: {e.title} ({when(e.at)})")
+            lines.append(f"- level {e.level} to {role(e.to)}: {e.title} ({when(e.at)})")
     open_tasks = [t for t in state.tasks.values() if t.status is TaskStatus.OPEN]
     if open_tasks:
         lines.append("")
         lines.append(f"**Open tasks:** {len(open_tasks)}")
+        lines.append("")
         for t in open_tasks[:8]:
-            lines.append(f"- `{t.id}` {t.title} ({t.owner.value}), due {when(t.due_at)}")
+            lines.append(f"- `{t.id}` {t.title} ({role(t.owner)}), due {when(t.due_at)}")
     if state.outcome is not None:
         o = state.outcome
         lines.append("")
@@ -89,4 +92,6 @@ def current_details(state: SaveState, now: datetime) -> str:
                      f" · value reports {r.value_reports.count} · last health {last}")
         if r.relapse is not None:
             lines.append(f"**Relapsed:** {r.relapse.reason}")
-    return "\n".join(lines)
+    head = lines.index("") if "" in lines else len(lines)  # header lines: one paragraph each,
+    rest = lines[head:]  # so every renderer (the UI, `saves show`) keeps them on their own lines
+    return "\n\n".join(lines[:head]) + ("\n" + "\n".join(rest) if rest else "")

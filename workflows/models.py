@@ -26,6 +26,7 @@ from playbook_defs.vocabulary import (
     Stage,
     TriggerKind,
 )
+from workflows.triage_models import TriageDecision
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -308,6 +309,8 @@ class SaveState(_Model):
     previous: PreviousSave | None = None
     emails_sent: int = 0
     run_number: int = 1
+    triage: TriageDecision | None = None
+    """Red or dead zone, rescue / recover / farewell, and why; None for saves opened before triage."""
     owner_changes: list[OwnerChange] = Field(default_factory=list)
 
     def escalations_for(self, item: str) -> list[EscalationRecord]:

@@ -13,6 +13,7 @@ from activities.contracts import AccountSnapshot
 from playbook_defs.schema import PlaybookDef, StepKind
 from playbook_defs.vocabulary import STEP_STAGES, Stage
 from workflows import search_attributes as sa
+from workflows import triage
 from workflows.models import (
     AutomatedStep,
     CommitmentStatus,
@@ -33,6 +34,8 @@ def current_stage(state: SaveState) -> Stage:
     """Closed, exit or recovery once reached; otherwise the earliest stage with work left."""
     if state.closed_at is not None:
         return Stage.CLOSED
+    if triage.holding(state.triage):
+        return Stage.TRIAGE
     if state.exit_started_at is not None:
         return Stage.EXIT
     if state.recovery is not None:
@@ -66,7 +69,7 @@ def open_deadlines(state: SaveState) -> list[Deadline]:
         for c in state.commitments
         if c.status is CommitmentStatus.OPEN
     ]
-    if state.outcome is None and state.stage not in (Stage.CLOSED, Stage.EXIT):
+    if state.outcome is None and state.stage not in (Stage.CLOSED, Stage.EXIT, Stage.TRIAGE):
         found.append(Deadline("outcome", "Outcome decision", "csm", state.outcome_watch.due_at))
     return sorted(found, key=lambda d: d.due_at)
 
@@ -88,6 +91,21 @@ def check_tasks_done(state: SaveState) -> bool:
     return len(checks) == planned and all(t.status is TaskStatus.DONE for t in checks)
 
 
+def next_check_due(state: SaveState) -> datetime | None:
+    """During recovery, when the next check (30-day check-in, 60-day review, QBR) is due."""
+    r = state.recovery
+    if r is None or r.completed or state.closed_at is not None:
+        return None
+    dues = []
+    for check in state.playbook.recovery.checks:
+        task = state.tasks.get(check.id)
+        if task is None:
+            dues.append(r.started_at + check.at + check.due_within)
+        elif task.is_active:
+            dues.append(task.due_at or r.started_at + check.at + check.due_within)
+    return min(dues, default=None)
+
+
 def search_values(state: SaveState, now: datetime) -> sa.SearchValues:
     """The search attributes of a save; ids, enums, numbers and dates only."""
     deadlines = open_deadlines(state)
@@ -104,6 +122,7 @@ def search_values(state: SaveState, now: datetime) -> sa.SearchValues:
         sa.ESCALATION_LEVEL: escalation_level(state),
         sa.OVERDUE_COUNT: sum(1 for d in deadlines if d.due_at < now),
         sa.NEXT_DEADLINE: deadlines[0].due_at if deadlines else None,
+        sa.NEXT_CHECK: next_check_due(state),
     }
 
 

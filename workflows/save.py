@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.crm_activities import CrmActivities
     from activities.email_activities import EmailActivities
     from activities.playbook_activities import PlaybookActivities
+    from activities.triage_activities import TriageActivities
     from playbook_defs.durations import format_duration
     from playbook_defs.schema import (
         CUSTOMER,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
         StepKind,
     )
+    from playbook_defs.triage_rules import SavePath
     from playbook_defs.vocabulary import (
         STEP_STAGES,
         OutcomeKind,
@@ -49,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TriggerKind,
     )
-    from workflows import rules
+    from workflows import rules, triage, wording
     from workflows.details import current_details
     from workflows.models import (
         AddCommitment,
@@ -80,12 +82,16 @@ with workflow.unsafe.imports_passed_through():
         Trigger,
         TriggerRecord,
     )
+    from workflows.triage_models import OverrideTriage, TriageDecision
 
 R = TypeVar("R")
 A = TypeVar("A")
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 EMAIL_TIMEOUT = timedelta(seconds=90)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+"""A worker that dies mid-activity is noticed this fast and the attempt retried on another worker
+(activities heartbeat through ``worker.heartbeat``); without it the retry waits the full timeout."""
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -135,6 +141,8 @@ class SaveWorkflow:
             self._state = inp.state
             self._state.run_number += 1
         self._publish()
+        if triage.holding(self.s.triage):
+            await self._triage_hold()
         if self.s.stage is Stage.RECOVERY:
             return await self._recovery_phase()
         if self.s.stage is Stage.EXIT:
@@ -150,14 +158,19 @@ class SaveWorkflow:
             PlaybookRequest(playbook_id=trigger.playbook, kind=trigger.kind, reason=trigger.reason),
             "Load the playbook for this trigger",
         )
+        triage_rules = await self._act(TriageActivities.load_triage_rules, trigger.account_id,
+                                       "Load the triage rules")
         self._state = rules.new_state(workflow.info().run_id, account, playbook, trigger,
                                       workflow.now(), inp.previous)
+        self._state.triage = triage.decide(triage_rules, account, trigger, workflow.now())
+        self._publish()
         for early in self._early_triggers:
             self._record_trigger(early)
         why = f"{playbook.name} opened on a {trigger.kind.value.replace('_', ' ')} signal"
         if inp.previous is not None:
             why += f" (reopened: {inp.previous.reason})"
-        await asyncio.gather(self._set_risk(RiskColour.RED, why), self._note("opened", why))
+        await asyncio.gather(self._set_risk(RiskColour.RED, why), self._note("opened", why),
+                             self._note("triage", triage.summary(self._state.triage)))
         workflow.logger.info("save opened", extra=self._log_extra())
 
     async def _save_phase(self) -> SaveResult:
@@ -171,14 +184,17 @@ class SaveWorkflow:
         self._spawn(self._repeat(s.customer_updates, cadence.customer_update_every,
                                  "Weekly update to customer", self._customer_update))
         self._spawn(self._repeat(s.internal_status, cadence.internal_status_every,
-                                 f"Weekly internal status to {cadence.internal_status_to.value}",
+                                 f"Weekly internal status to {wording.role(cadence.internal_status_to)}",
                                  self._internal_status))
         self._spawn(self._chase("outcome", "Outcome decision", OwnerRole.CSM,
                                 s.outcome_watch.due_at, s.playbook.outcome.escalation,
                                 lambda: s.outcome is not None, self._outcome_overdue))
         self._accepting = True
-        await self._wait_main(lambda: s.outcome is not None or self._rollover_due())
+        await self._wait_main(lambda: s.outcome is not None or self._rollover_due()
+                              or triage.exit_chosen(s.triage))
         await self._stop_background()
+        if s.outcome is None and triage.exit_chosen(s.triage):
+            await self._exit_by_triage()
         if s.outcome is None:
             await self._continue(SaveInput(trigger=s.triggers[0].trigger, state=s))
         now = workflow.now()
@@ -242,7 +258,9 @@ class SaveWorkflow:
                         due_within=plan.due_within, ladder=plan.escalation,
                         guidance="Learn why they leave and what would have kept them; part on good terms.")
             s.tasks[task.id] = task
-            await self._email(plan.template, CUSTOMER, "exit/invitation", {},
+            template = plan.template if s.outcome is not None or s.triage is None \
+                else s.triage.farewell_template
+            await self._email(template, CUSTOMER, "exit/invitation", {},
                               "Exit interview invitation to customer")
         exit_task = task
         self._spawn(self._run_task(exit_task, opens_at=s.exit_started_at))
@@ -254,7 +272,43 @@ class SaveWorkflow:
         await self._stop_background()
         if finished and exit_task.is_active:
             return await self._continue(SaveInput(trigger=s.triggers[0].trigger, state=s))
-        return await self._close(RiskColour.RED, "lost", recovered=None)
+        return await self._close(RiskColour.RED, "lost" if s.outcome is not None
+                                 else triage.exit_reason(s.triage), recovered=None)
+
+    async def _triage_hold(self) -> None:
+        """An exit path waits out the override window (or a CS manager's review) before it sends
+        anything; overridden to a save, the playbook's plan starts from now."""
+        s = self.s
+        decision = s.triage
+        assert decision is not None
+        await self._wait_until(decision.window_closes_at, lambda: decision.final,
+                               "Triage override window (CS manager)")
+        now = workflow.now()
+        decision.effort_started_at = now
+        if decision.path is SavePath.EXIT:
+            s.exit_started_at = now
+            for task in s.tasks.values():
+                task.status = TaskStatus.CANCELLED  # step tasks that never opened
+        else:
+            fresh = rules.new_state(s.save_id, s.account, s.playbook, s.triggers[0].trigger, now,
+                                    s.previous)
+            # The 48-hour rule still counts from the risk flag: triage must not hide the wait.
+            self._state = fresh.model_copy(update={
+                "triggers": s.triggers, "triggers_not_kept": s.triggers_not_kept,
+                "first_contact": s.first_contact, "triage": decision, "run_number": s.run_number,
+                "emails_sent": s.emails_sent})
+        self._publish()
+
+    async def _exit_by_triage(self) -> NoReturn:
+        """A CS manager switched a running save to the exit path within the override window."""
+        s = self.s
+        assert s.triage is not None
+        s.exit_started_at = workflow.now()
+        for task in s.tasks.values():
+            if task.is_active:
+                task.status = TaskStatus.CANCELLED
+        await asyncio.gather(self._sync_crm_tasks(), self._note("triage-exit", triage.summary(s.triage)))
+        await self._continue(SaveInput(trigger=s.triggers[0].trigger, state=s))
 
     async def _close(self, risk: RiskColour, reason: str, recovered: bool | None) -> SaveResult:
         s = self.s
@@ -328,7 +382,7 @@ class SaveWorkflow:
         if step.kind is StepKind.EMAIL:
             assert step.template is not None and step.to is not None
             await self._email(step.template, step.to, f"step/{step.id}", {},
-                              f"Email to {step.to}: {step.title}")
+                              f"Email to {wording.role(step.to)}: {step.title}")
         else:
             assert step.risk is not None
             await self._set_risk(step.risk, step.title)
@@ -374,7 +428,7 @@ class SaveWorkflow:
             CrmActivities.create_task,
             CrmTaskRequest(key=self._key(f"task/{task.id}"), save=self._ref, owner=task.owner,
                            title=task.title, body=task.guidance, due_at=task.due_at, at=now),
-            f"CRM task for {task.owner.value}: {task.title}",
+            f"CRM task for {wording.role(task.owner)}: {task.title}",
         )
         task.crm_task_id = ref.task_id
 
@@ -391,7 +445,10 @@ class SaveWorkflow:
                      ladder: tuple[EscalationLevel, ...], is_done: Callable[[], bool],
                      on_overdue: Callable[[], None]) -> None:
         """Wait for ``is_done``; past ``due_at`` mark it overdue and climb the escalation ladder."""
-        if await self._wait_until(due_at, is_done, f"Due: {title} ({owner.value})"):
+        fc = self.s.first_contact
+        summary = (wording.first_contact_window(fc.limit, title) if item == f"task/{fc.step_id}"
+                   else wording.due(title, owner))
+        if await self._wait_until(due_at, is_done, summary):
             return
         on_overdue()
         self._publish()
@@ -400,7 +457,7 @@ class SaveWorkflow:
             if level_no <= fired:
                 continue
             if await self._wait_until(due_at + level.after, is_done,
-                                      f"Escalate overdue {title} to {level.to.value}"):
+                                      wording.escalate(title, level.to)):
                 return
             await self._escalate(item, title, owner, due_at, level_no, level)
         await workflow.wait_condition(is_done)
@@ -414,7 +471,7 @@ class SaveWorkflow:
                               to=level.to, level=level_no, item=title, item_owner=owner,
                               due_at=due_at, overdue_by=format_duration(now - due_at),
                               context={"save": self._digest(now)}, at=now),
-            f"Escalate overdue {title} to {level.to.value} (level {level_no})",
+            wording.escalate(title, level.to, level_no),
             EMAIL_TIMEOUT,
         )
         self.s.escalations.append(EscalationRecord(item=item, title=title, level=level_no,
@@ -467,7 +524,7 @@ class SaveWorkflow:
         if task.status is TaskStatus.PENDING:
             await self._email("help_needed", request.role, f"help/{request.id}",
                               {"what": request.what, "requested_by": request.requested_by or "the CSM"},
-                              f"Help needed from {request.role.value}")
+                              f"Help needed from {wording.role(request.role)}")
         await self._run_task(task, opens_at=request.at)
 
     # --- cadence and recovery -------------------------------------------------------------------
@@ -494,7 +551,7 @@ class SaveWorkflow:
         cadence = self.s.playbook.cadence
         await self._email(cadence.internal_status_template, cadence.internal_status_to,
                           f"internal_status/{number}", {"number": number},
-                          f"Weekly internal status #{number} to {cadence.internal_status_to.value}")
+                          f"Weekly internal status #{number} to {wording.role(cadence.internal_status_to)}")
 
     async def _end_of_recovery_period(self, ends_at: datetime) -> None:
         await self._sleep_until(ends_at, "End of the recovery period")
@@ -576,7 +633,8 @@ class SaveWorkflow:
         self._inflight += 1
         try:
             result: R = await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY, summary=summary,
+                fn, arg, start_to_close_timeout=timeout, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RETRY, summary=summary,
             )
             return result
         finally:
@@ -763,6 +821,10 @@ class SaveWorkflow:
         s = self.s
         if s.stage is Stage.CLOSED:
             raise _rejected(f"the save closed on {rules.when(s.closed_at)} ({s.closed_reason})")
+        if s.stage is Stage.TRIAGE and s.triage is not None:
+            raise _rejected(f"triage chose the exit path; no save effort until "
+                            f"{rules.when(s.triage.window_closes_at)} unless a CS manager "
+                            f"overrides it (override_triage)")
         return s
 
     @workflow.update(description="Mark a task done. Stops its escalation ladder.")
@@ -930,6 +992,8 @@ class SaveWorkflow:
         if s.outcome is not None:
             raise _rejected(f"the outcome was already recorded: {s.outcome.kind.value} "
                             f"on {rules.when(s.outcome.at)}")
+        if s.stage is Stage.EXIT:
+            raise _rejected(f"triage sent this save to the exit path ({triage.exit_reason(s.triage)})")
         known = [c.id for c in s.playbook.outcome.success_criteria]
         unknown = [c for c in request.criteria_met if c not in known]
         if unknown:
@@ -942,6 +1006,32 @@ class SaveWorkflow:
                                 f"account's ARR {s.account.arr:,.0f}; record it as saved")
         if request.kind is OutcomeKind.LOST and request.arr_retained:
             raise _rejected("a lost outcome retains no ARR; leave arr_retained out")
+
+    @workflow.update(name="override_triage",
+                     description="A CS manager reviews the triage within its window: a new zone "
+                                 "(red_zone / dead_zone) and/or strategy (rescue / recover / "
+                                 "farewell), or neither to confirm it. Dead zone or farewell "
+                                 "takes the exit path; anything else runs the playbook.")
+    async def override_triage(self, request: OverrideTriage) -> TriageDecision:
+        s = self.s
+        assert s.triage is not None
+        decision = triage.apply_override(s.triage, request, workflow.now())
+        self._publish()
+        if decision.override is not None:
+            await self._note("triage-override", decision.reasons[-1])
+        return decision
+
+    @override_triage.validator
+    def _check_override_triage(self, request: OverrideTriage) -> None:
+        s = self.s
+        if s.stage is Stage.CLOSED:
+            raise _rejected(f"the save closed on {rules.when(s.closed_at)} ({s.closed_reason})")
+        if s.outcome is not None:
+            raise _rejected(f"the outcome was already recorded ({s.outcome.kind.value}); "
+                            "triage can no longer change the path")
+        refusal = triage.override_refusal(s.triage, workflow.now())
+        if refusal is not None:
+            raise _rejected(refusal)
 
     # --- owner reassignment ---------------------------------------------------------------------
 

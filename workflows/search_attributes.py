@@ -23,10 +23,13 @@ FIRST_CONTACT_BROKEN = SearchAttributeKey.for_bool("SaveFirstContactBroken")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("SaveEscalationLevel")
 OVERDUE_COUNT = SearchAttributeKey.for_int("SaveOverdueCount")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("SaveNextDeadline")
+"""The earliest open deadline; in the past when that item is overdue."""
+NEXT_CHECK = SearchAttributeKey.for_datetime("SaveNextCheck")
+"""During recovery: when the next 30/60/90-day check is due (planned or open)."""
 
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     ACCOUNT_ID, PLAYBOOK, STAGE, RISK, TIER, OWNER, ARR, OUTCOME,
-    FIRST_CONTACT_BROKEN, ESCALATION_LEVEL, OVERDUE_COUNT, NEXT_DEADLINE,
+    FIRST_CONTACT_BROKEN, ESCALATION_LEVEL, OVERDUE_COUNT, NEXT_DEADLINE, NEXT_CHECK,
 )
 
 _CLI_TYPE_NAMES = {

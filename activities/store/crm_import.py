@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from activities.store.db import sessions
 from activities.store.tables import TEAM, Account, Contact, Owner
 from playbook_defs.errors import describe
-from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN, OwnerRole, Tier
+from playbook_defs.vocabulary import (
+    ACCOUNT_ID_PATTERN,
+    AccountFlag,
+    Fit,
+    OwnerRole,
+    SponsorStatus,
+    Tier,
+)
 
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 
@@ -49,6 +56,14 @@ class AccountEntry(_Entry):
     renewal_date: date | None = None
     health: int | None = Field(default=None, ge=0, le=100)
     usage_pct: float | None = Field(default=None, ge=0, le=100)
+    flags: list[AccountFlag] = Field(default_factory=list)
+    fit: Fit | None = None
+    sponsor_status: SponsorStatus | None = None
+    onboarding_started: date | None = None
+    live_since: date | None = None
+    renewal_likelihood: float | None = Field(default=None, ge=0, le=100)
+    payment_overdue_since: date | None = None
+    last_business_review: date | None = None
     owners: dict[OwnerRole, OwnerEntry] = Field(default_factory=dict)
     contacts: list[ContactEntry] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -106,6 +121,14 @@ async def import_crm(engine: AsyncEngine, crm: CrmFile) -> int:
             account.health = item.health
             account.usage_pct = item.usage_pct
             account.attributes = item.attributes
+            account.flags = [f.value for f in item.flags]
+            account.fit = item.fit.value if item.fit else None
+            account.sponsor_status = item.sponsor_status.value if item.sponsor_status else None
+            account.onboarding_started = item.onboarding_started
+            account.live_since = item.live_since
+            account.renewal_likelihood = item.renewal_likelihood
+            account.payment_overdue_since = item.payment_overdue_since
+            account.last_business_review = item.last_business_review
             await session.execute(delete(Owner).where(Owner.account_id == item.id))
             await session.execute(delete(Contact).where(Contact.account_id == item.id))
             await session.flush()

@@ -9,8 +9,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from activities.store.tables import Base
-
 
 def make_engine(url: str) -> AsyncEngine:
     """An async engine; for a SQLite file, its folder is created and WAL mode switched on."""
@@ -33,9 +31,10 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables. Safe to run at every start."""
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    """Bring the store to the latest migration (``saves db upgrade``). Safe to run at every start."""
+    from activities.store.migrate import upgrade
+
+    await upgrade(engine)
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -7,34 +7,19 @@ and is told to retry, instead of running the action twice.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Integer, LargeBinary, String, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
 
 from activities.store.db import sessions
-from activities.store.tables import Base
+from activities.store.tables import ApiRequest
 
 STALE_CLAIM = timedelta(minutes=2)
 """A claim older than this belongs to a request that died mid-way; a retry may take it over."""
-
-
-class ApiRequest(Base):
-    __tablename__ = "api_requests"
-
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    content_type: Mapped[str | None] = mapped_column(String(100))
-    claimed_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
 
 
 @dataclass(frozen=True)
@@ -51,20 +36,8 @@ class IdempotencyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions: async_sessionmaker[Any] = sessions(engine)
-        self._ready = False
-        self._lock = asyncio.Lock()
-
-    async def _ensure_table(self) -> None:
-        """Create the table on first use, so the API works on a store created before it existed."""
-        async with self._lock:
-            if not self._ready:
-                async with self.engine.begin() as conn:
-                    table = Base.metadata.tables[ApiRequest.__tablename__]
-                    await conn.run_sync(Base.metadata.create_all, tables=[table])
-                self._ready = True
 
     async def claim(self, key: str, fingerprint: str, now: datetime) -> Claim:
-        await self._ensure_table()
         async with self._sessions() as session:
             session.add(ApiRequest(key=key, fingerprint=fingerprint, state="in_progress", claimed_at=now))
             try:

@@ -1,16 +1,20 @@
 """The email outbox: every email a save sends is a row, and a key is sent at most once.
 
-A row is claimed (``pending`` to ``sending``) in one atomic update before the SMTP call, so a
-retried or duplicated activity attempt finds the row claimed or sent and does not send again.
-If sending fails the claim is released and the retry sends. Only a crash between the SMTP
-server accepting the message and the ``sent`` commit leaves a row ``sending``; such rows are
-reported, never resent. Each message carries a Message-ID derived from the key for the same reason.
+A row is claimed (``pending`` to ``sending``) in one atomic update, so a retried or duplicated
+activity attempt finds the row claimed or sent and does not send again. The delivery claims it
+itself, at the last moment: after the SMTP server has taken the envelope and the content, just
+before the end-of-data mark that makes the server accept the message. A worker that dies before
+that point (while connecting, or mid-conversation) has claimed nothing, so the retry on another
+worker sends the email; if sending fails the claim is released and the retry sends. Only a crash
+in the instant between the claim and the server's acceptance, or between acceptance and the
+``sent`` commit, leaves a row ``sending``; such rows are reported, never resent. Each message
+carries a Message-ID derived from the key for the same reason.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from activities.store.db import sessions
 from activities.store.tables import OutboxEmail
 
-Deliver = Callable[["Outgoing"], Awaitable[None]]
+Claim = Callable[[], Coroutine[Any, Any, bool]]
+"""Claims the outbox row for this attempt; False when another attempt has claimed or sent it."""
+Deliver = Callable[["Outgoing", Claim], Awaitable[None]]
+"""Sends the email, calling ``claim`` right before the point of no return, and abandoning the
+message without sending it when the claim is refused."""
 
 
 @dataclass(frozen=True)
@@ -72,23 +80,37 @@ class Outbox:
                 return await self._finish(session, email.key, "pending", "undeliverable", None)
             if deliver is None:
                 return await self._finish(session, email.key, "pending", "recorded", None)
-            claimed = await session.execute(
-                update(OutboxEmail)
-                .where(OutboxEmail.key == email.key, OutboxEmail.status == "pending")
-                .values(status="sending", attempts=OutboxEmail.attempts + 1)
-            )
-            await session.commit()
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return str((await session.execute(
-                    select(OutboxEmail.status).where(OutboxEmail.key == email.key))).scalar_one())
-            try:
-                await deliver(email)
-            except Exception as exc:
-                await session.execute(update(OutboxEmail).where(OutboxEmail.key == email.key)
-                                      .values(status="pending", error=str(exc)[:2000]))
+            if await self._status(session, email.key) != "pending":
+                return await self._status(session, email.key)  # sent or claimed by an earlier attempt
+            claimed = False
+
+            async def claim() -> bool:
+                nonlocal claimed
+                result = await session.execute(
+                    update(OutboxEmail)
+                    .where(OutboxEmail.key == email.key, OutboxEmail.status == "pending")
+                    .values(status="sending", attempts=OutboxEmail.attempts + 1)
+                )
                 await session.commit()
+                claimed = bool(result.rowcount)
+                return claimed
+
+            try:
+                await deliver(email, claim)
+            except Exception as exc:
+                if claimed:
+                    await session.execute(update(OutboxEmail).where(OutboxEmail.key == email.key)
+                                          .values(status="pending", error=str(exc)[:2000]))
+                    await session.commit()
                 raise
+            if not claimed:
+                return await self._status(session, email.key)
             return await self._finish(session, email.key, "sending", "sent", at)
+
+    @staticmethod
+    async def _status(session: Any, key: str) -> str:
+        return str((await session.execute(
+            select(OutboxEmail.status).where(OutboxEmail.key == key))).scalar_one())
 
     @staticmethod
     async def _finish(session: Any, key: str, claimed: str, status: str,

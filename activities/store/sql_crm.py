@@ -30,7 +30,7 @@ from activities.store.tables import (
     RiskChange,
     TimelineNote,
 )
-from playbook_defs.vocabulary import OwnerRole, Tier
+from playbook_defs.vocabulary import AccountFlag, Fit, OwnerRole, SponsorStatus, Tier
 
 
 class SqlCrm:
@@ -56,6 +56,9 @@ class SqlCrm:
                 usage_pct=account.usage_pct,
                 csm=csm.name if csm else None,
                 csm_id=csm.owner_id if csm else None,
+                flags=tuple(AccountFlag(f) for f in account.flags or ()),
+                fit=Fit(account.fit) if account.fit else None,
+                sponsor_status=SponsorStatus(account.sponsor_status) if account.sponsor_status else None,
             )
 
     @staticmethod
@@ -64,7 +67,8 @@ class SqlCrm:
             select(Owner).where(Owner.role == role.value, Owner.account_id.in_([account_id, TEAM]))
         )).scalars().all()
         own = [r for r in rows if r.account_id == account_id]
-        return (own or list(rows) or [None])[0]
+        found: Owner | None = (own or list(rows) or [None])[0]
+        return found
 
     async def get_owner(self, account_id: str, role: OwnerRole) -> Person | None:
         async with self._sessions() as session:
@@ -116,7 +120,7 @@ class SqlCrm:
                 .values(status=status, closed_at=at)
             )
             await session.commit()
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)
 
     async def add_note(self, request: NoteRequest) -> None:
         async with self._sessions() as session:
@@ -135,9 +139,15 @@ class SqlCrm:
     async def set_risk_status(self, request: RiskStatusRequest) -> None:
         async with self._sessions() as session:
             account = await session.get(Account, request.save.account_id)
-            if account is None or account.risk_status == request.risk.value:
+            if account is None:
+                return
+            if account.risk_status == request.risk.value:
+                if account.risk_set_by != "save":
+                    account.risk_set_by = "save"  # the save owns it now; the scan will not lower it
+                    await session.commit()
                 return
             account.risk_status = request.risk.value
+            account.risk_set_by = "save"
             session.add(RiskChange(account_id=request.save.account_id, save_id=request.save.save_id,
                                    status=request.risk.value, reason=request.reason, at=request.at))
             await session.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -41,7 +42,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
 
 
 TEAM = "*"
@@ -60,6 +61,22 @@ class Account(Base):
     usage_pct: Mapped[float | None] = mapped_column(Float)
     risk_status: Mapped[str] = mapped_column(String(16), default="green")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What triage weighs beside ARR (seeds 000, 003).
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    fit: Mapped[str | None] = mapped_column(String(16))
+    sponsor_status: Mapped[str | None] = mapped_column(String(16))
+    # The risk scan's signals (DOMAIN.md, "Triggers that open a save").
+    onboarding_started: Mapped[date | None] = mapped_column(Date)
+    live_since: Mapped[date | None] = mapped_column(Date)
+    renewal_likelihood: Mapped[float | None] = mapped_column(Float)
+    payment_overdue_since: Mapped[date | None] = mapped_column(Date)
+    """Due date of the oldest unpaid invoice."""
+    last_business_review: Mapped[date | None] = mapped_column(Date)
+    # What the last risk scan found; rules that fired then do not fire again until they clear.
+    risk_set_by: Mapped[str] = mapped_column(String(16), default="scan", server_default="scan")
+    """``save`` while a save set the status last: the scan may raise it but never lowers it."""
+    scan_fired: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    scanned_at: Mapped[datetime | None]
 
 
 class Owner(Base):
@@ -156,3 +173,18 @@ class OutboxEmail(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class ApiRequest(Base):
+    """An answer the HTTP API gave to an idempotent request (see ``activities/store/idempotency.py``)."""
+
+    __tablename__ = "api_requests"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

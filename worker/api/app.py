@@ -7,13 +7,13 @@ request (see :mod:`worker.api.signature`).
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -59,6 +59,7 @@ from workflows.models import (
     Trigger,
 )
 from workflows.save import SaveWorkflow
+from workflows.triage_models import OverrideTriage, TriageDecision
 
 DEFAULT_MAX_BODY = 64 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -75,10 +76,11 @@ OwnerFilter = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9.
                                           description="Only saves owned by this CSM id.")]
 
 
-def create_app(saves: SaveClient | None = None, *, secrets: Sequence[str],
-               max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None) -> FastAPI:
-    """The API over ``saves``; or, with ``lifespan``, over the client that lifespan puts in
-    ``app.state.saves`` (``saves api`` connects to Temporal only once the server starts)."""
+def create_app(saves: SaveClient | None = None, *, engine: AsyncEngine | None = None,
+               secrets: Sequence[str], max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None) -> FastAPI:
+    """The API over ``saves``, remembering answers in the SQL store behind ``engine``; or, with
+    ``lifespan``, over the client and engine it puts in ``app.state.saves`` and ``app.state.engine``
+    (``saves api`` connects to Temporal only once the server starts)."""
     if not secrets:
         raise ValueError("the API needs at least one webhook secret")
     app = FastAPI(
@@ -95,6 +97,8 @@ def create_app(saves: SaveClient | None = None, *, secrets: Sequence[str],
     )
     if saves is not None:
         app.state.saves = saves
+    if engine is not None:
+        app.state.engine = engine
     app.state.idempotency = None
     _handlers(app)
     _routes(app)
@@ -105,7 +109,7 @@ def create_app(saves: SaveClient | None = None, *, secrets: Sequence[str],
 
 def _store(app: FastAPI) -> IdempotencyStore:
     if app.state.idempotency is None:
-        app.state.idempotency = IdempotencyStore(app.state.saves.crm.engine)
+        app.state.idempotency = IdempotencyStore(app.state.engine)
     store: IdempotencyStore = app.state.idempotency
     return store
 
@@ -259,25 +263,11 @@ def _routes(app: FastAPI) -> None:
         result: Outcome = await saves.update(account_id, SaveWorkflow.record_outcome, body)
         return result
 
-    _override_triage_route(app)
-
-
-def _override_triage_route(app: FastAPI) -> None:
-    """``POST /saves/{id}/triage``, if the workflow has an ``override_triage`` update."""
-    handler = getattr(SaveWorkflow, "override_triage", None)
-    if handler is None:
-        return
-    hints = typing.get_type_hints(handler)
-    request_type = next(v for k, v in hints.items() if k != "return")
-    answer_type = hints.get("return", Any)
-
-    async def override_triage(account_id: AccountPath, body: Any, saves: Saves) -> Any:
-        return await saves.update(account_id, handler, body)
-
-    override_triage.__annotations__ = {"account_id": AccountPath, "body": request_type,
-                                       "saves": Saves, "return": answer_type}
-    override_triage.__doc__ = "Override the triage of a save (a person's judgement wins)."
-    app.post("/saves/{account_id}/triage", response_model=answer_type, tags=["actions"])(override_triage)
+    @app.post("/saves/{account_id}/triage", response_model=TriageDecision, tags=["actions"])
+    async def override_triage(account_id: AccountPath, body: OverrideTriage, saves: Saves) -> TriageDecision:
+        """Override the save's triage within its window (zone and/or strategy), or confirm it."""
+        result: TriageDecision = await saves.update(account_id, SaveWorkflow.override_triage, body)
+        return result
 
 
 def _summary(wf: WorkflowExecution) -> SaveSummary:

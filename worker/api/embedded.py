@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.api.app import create_app
 from worker.api.secrets import ensure_webhook_secret
@@ -15,10 +16,11 @@ from worker.settings import Settings
 
 
 @asynccontextmanager
-async def start_api(settings: Settings, saves: SaveClient, out: Console) -> AsyncIterator[str]:
+async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine,
+                    out: Console) -> AsyncIterator[str]:
     """Serve the API while the block runs; yields its base URL."""
     secrets, secret_path = ensure_webhook_secret(settings)
-    app = create_app(saves, secrets=secrets, max_body=settings.api_max_body)
+    app = create_app(saves, engine=engine, secrets=secrets, max_body=settings.api_max_body)
     running = await start_embedded(app, settings.api_host, settings.api_port)
     if running.moved:
         out.print(f"note: port {settings.api_port} is in use; the API listens on {running.url}",

@@ -17,6 +17,7 @@ from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
 from worker.api.app import create_app
 from worker.connect import connect
+from worker.crm_choice import make_crm
 from worker.save_client import SaveClient
 from worker.settings import Settings
 
@@ -84,8 +85,9 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
         try:
             await create_schema(engine)
             client = await connect(settings)
+            app.state.engine = engine
             app.state.saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                                         SqlCrm(engine))
+                                         make_crm(settings, SqlCrm(engine)))
             yield
         finally:
             await engine.dispose()

@@ -1,0 +1,319 @@
+"""What a CS leader sees in the Temporal UI, checked on a real dev server with real visibility.
+
+One dev server for the module: six saves of six playbooks in different states. Two playbooks are
+shortened copies (a 3-second first-contact window; a recovery check after 2 days) so that a broken
+48-hour rule and a check due this week happen without waiting. Visibility is eventually consistent,
+so every query is polled until it answers or a deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from playbook_defs.loader import PLAYBOOK_DIR
+from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
+from tests.harness import Harness, SmtpSink
+from worker.demo import DEMO_TRIGGERS
+from worker.devserver import temporal_binary
+from worker.listing import VIEWS, SaveFilter, list_saves
+from worker.save_client import workflow_id
+from worker.settings import Settings
+from worker.visibility import register_search_attributes
+from workflows import search_attributes as sa
+from workflows.models import CompleteTask, RecordOutcome
+from workflows.save import SaveWorkflow
+
+T = TypeVar("T")
+SIX = ("northwind", "bluepeak", "harborline", "tinkerbox", "quillstone", "orbitfoods")
+ONLY_SIX = f"SaveAccountId IN ({', '.join(repr(a) for a in SIX)})"
+IN_SCENARIO = f"ExecutionStatus = 'Running' AND {ONLY_SIX}"
+BROKE_RULE = {"tinkerbox", "orbitfoods"}  # their playbooks' first-contact windows are 3 seconds here
+
+
+def shortened_playbooks(target: Path) -> Path:
+    """The bundled playbooks, with the budget and champion-departure first-contact windows at 3 s
+    and service's first recovery check after 2 days."""
+    shutil.copytree(PLAYBOOK_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    budget = target / "budget.yaml"
+    text = budget.read_text()
+    assert "first_contact_within: 48h" in text
+    budget.write_text(text.replace("first_contact_within: 48h", "first_contact_within: 3s"))
+    champion = target / "champion_departure.yaml"
+    text = champion.read_text()
+    assert "first_contact_within: 48h" in text
+    champion.write_text(text.replace("first_contact_within: 48h", "first_contact_within: 3s"))
+    service = target / "service_relationship.yaml"
+    text = service.read_text()
+    assert "at: 30d" in text
+    service.write_text(text.replace("at: 30d", "at: 2d", 1))
+    return target
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], expected: T, timeout: float = 20.0) -> T:
+    """Poll ``probe`` until it returns ``expected``; visibility lags the workflow a little."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await probe()
+        if got == expected or asyncio.get_running_loop().time() > deadline:
+            return got
+        await asyncio.sleep(0.2)
+
+
+async def accounts(client: Client, query: str) -> set[str]:
+    return {row.account for row in await list_saves(client, query)}
+
+
+@dataclass
+class Scenario:
+    env: WorkflowEnvironment
+    h: Harness
+    settings: Settings
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def details(self, account: str) -> str:
+        return await self.h.saves.details(account)
+
+
+@pytest.fixture(scope="module")
+async def scenario(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scenario]:
+    root = tmp_path_factory.mktemp("monitoring")
+    settings = Settings(data_dir=root / "saves", playbook_dir=shortened_playbooks(root / "playbooks"))
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), search_attributes=sa.ALL_KEYS,
+        data_converter=pydantic_data_converter, dev_server_log_level="error")
+    try:
+        async with Harness.running(env, settings, SmtpSink()) as h:
+            for trigger in DEMO_TRIGGERS:
+                await h.saves.trigger(trigger)
+            for account in SIX:
+                await h.wait_open(account)
+            await h.act("northwind", SaveWorkflow.complete_task,
+                        CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz"))
+            for account, kind in (("northwind", OutcomeKind.SAVED), ("harborline", OutcomeKind.SAVED),
+                                  ("quillstone", OutcomeKind.LOST)):
+                await h.act(account, SaveWorkflow.record_outcome,
+                            RecordOutcome(kind=kind, reason="decided in the test", by="Dana Reyes"))
+            for account, stage in (("northwind", "recovery"), ("harborline", "recovery"),
+                                   ("quillstone", "exit")):
+                await h.wait_in_stage(account, stage)
+            s = Scenario(env, h, settings)
+            escalated = await eventually(
+                lambda: accounts(env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1"), BROKE_RULE)
+            assert escalated == BROKE_RULE, "a 3-second first-contact window never escalated"
+            yield s
+    finally:
+        await env.shutdown()
+
+
+SEARCHES: list[tuple[str, set[str]]] = [
+    ("SaveAccountId = 'tinkerbox'", {"tinkerbox"}),
+    ("SavePlaybook = 'budget'", {"tinkerbox"}),
+    ("SavePlaybook IN ('product_issue', 'service_relationship')", {"northwind", "harborline"}),
+    ("SaveStage = 'recovery'", {"northwind", "harborline"}),
+    ("SaveStage = 'exit'", {"quillstone"}),
+    ("SaveStage = 'investigation'", {"bluepeak", "tinkerbox", "orbitfoods"}),
+    ("SaveRisk = 'yellow'", {"northwind", "harborline"}),
+    ("SaveRisk = 'red'", {"bluepeak", "tinkerbox", "quillstone", "orbitfoods"}),
+    ("SaveTier = 'enterprise'", {"northwind", "harborline", "orbitfoods"}),
+    ("SaveTier = 'smb'", {"tinkerbox"}),
+    ("SaveOwnerId = 'u-sam'", {"northwind", "harborline"}),
+    ("SaveOwnerId = 'u-ben'", {"quillstone", "orbitfoods"}),
+    ("SaveArr > 200000", {"northwind", "harborline"}),
+    ("SaveArr < 50000", {"tinkerbox"}),
+    ("SaveOutcome = 'saved'", {"northwind", "harborline"}),
+    ("SaveOutcome = 'lost'", {"quillstone"}),
+    ("SaveFirstContactBroken = true", BROKE_RULE),
+    ("SaveFirstContactBroken = false", {"northwind", "bluepeak", "harborline", "quillstone"}),
+    ("SaveEscalationLevel >= 1", BROKE_RULE),
+    ("SaveEscalationLevel >= 1 AND SaveTier = 'enterprise'", {"orbitfoods"}),
+    ("SaveOverdueCount > 0", BROKE_RULE),
+    ("SaveNextCheck > '2000-01-01T00:00:00Z'", {"northwind", "harborline"}),
+]
+
+
+@pytest.mark.parametrize(("clause", "expected"), SEARCHES, ids=[c for c, _ in SEARCHES])
+async def test_each_search_attribute_finds_exactly_the_right_saves(
+        scenario: Scenario, clause: str, expected: set[str]) -> None:
+    found = await eventually(lambda: accounts(scenario.client, f"{IN_SCENARIO} AND {clause}"), expected)
+    assert found == expected
+
+
+async def test_dates_answer_relative_questions(scenario: Scenario) -> None:
+    now = datetime.now(UTC)
+    week = (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = (now + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # theirs are seconds old
+    # Only the two with a 3-second window have a deadline already passed; harborline's check (2 days) is due this week,
+    # northwind's 30-day check-in is not.
+    for clause, expected in ((f"SaveNextDeadline < '{stamp}'", BROKE_RULE),
+                             (f"SaveNextCheck <= '{week}'", {"harborline"})):
+        query = f"{IN_SCENARIO} AND {clause}"
+        assert await eventually(lambda q=query: accounts(scenario.client, q), expected) == expected, clause
+
+
+async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scenario) -> None:
+    h, client = scenario.h, scenario.client
+    await h.trigger("maplecrest", playbook="value_roi")
+    await h.wait_open("maplecrest")
+    mine = "ExecutionStatus = 'Running' AND SaveAccountId = 'maplecrest'"
+    assert await eventually(lambda: accounts(client, f"{mine} AND SaveStage = 'investigation'"),
+                            {"maplecrest"}) == {"maplecrest"}
+    assert await accounts(client, f"{mine} AND SaveOutcome = 'saved'") == set()
+    before = await scenario.details("maplecrest")
+
+    await h.act("maplecrest", SaveWorkflow.record_outcome,
+                RecordOutcome(kind=OutcomeKind.SAVED, reason="ROI model accepted", by="Aisha Khan"))
+    await h.wait_in_stage("maplecrest", "recovery")
+    assert await eventually(lambda: accounts(client, f"{mine} AND SaveStage = 'recovery' "
+                                                     "AND SaveOutcome = 'saved' AND SaveRisk = 'yellow'"),
+                            {"maplecrest"}) == {"maplecrest"}
+    assert await accounts(client, f"{mine} AND SaveStage = 'investigation'") == set()
+    after = await scenario.details("maplecrest")
+    assert "**Stage:** investigation" in before and "**Outcome:**" not in before
+    assert "**Stage:** recovery" in after and "**Outcome:** saved" in after and "**Recovery:**" in after
+
+
+async def test_current_details_say_what_is_overdue_and_who_was_told(scenario: Scenario) -> None:
+    text = await scenario.details("tinkerbox")
+    assert "rule broken" in text and "**Overdue**" in text
+    overdue_line = next(line for line in text.splitlines() if line.startswith("- Call the budget owner"))
+    assert "overdue" in overdue_line and "escalated to CS manager" in overdue_line
+    assert "**Escalations fired:** 1" in text
+    kept = await scenario.details("northwind")
+    assert "rule kept" in kept and "**Overdue**" not in kept
+
+
+async def test_the_ui_shows_summary_and_current_details(scenario: Scenario) -> None:
+    """What the UI's workflow page reads: the static summary and the current details."""
+    handle = scenario.client.get_workflow_handle(workflow_id("bluepeak"))
+    described = await handle.describe()
+    summary = await described.static_summary()
+    assert summary == "Value and ROI save · Bluepeak Analytics · $86k ARR · mid market"
+    metadata = await handle.query("__temporal_workflow_metadata")
+    assert metadata.current_details.startswith(
+        "### Value and ROI save · Bluepeak Analytics · $86k ARR · mid market\n\n**Stage:** investigation")
+    # A phase change continues as new, and the SDK cannot carry the static summary over; the
+    # current details repeat it as their heading, so the recovery run still reads in plain words.
+    recovering = scenario.client.get_workflow_handle(workflow_id("northwind"))
+    details = (await recovering.query("__temporal_workflow_metadata")).current_details
+    assert details.startswith("### Product issue save · Northwind Logistics · $240k ARR · enterprise\n")
+    handlers = [*metadata.definition.query_definitions, *metadata.definition.signal_definitions,
+                *metadata.definition.update_definitions]
+    ours = [d for d in handlers if not d.name.startswith("__")]
+    assert {d.name for d in ours} >= {"state", "details", "merge_trigger", "complete_task", "record_outcome"}
+    assert [d.name for d in ours if not d.description] == []
+
+
+async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> None:
+    converter = pydantic_data_converter.payload_converter
+    summaries: dict[str, list[str]] = {"timer": [], "activity": []}
+    for account in SIX:  # the current run of each: save, recovery and exit phases
+        history = await scenario.client.get_workflow_handle(workflow_id(account)).fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                kind = "timer"
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                kind = "activity"
+            else:
+                continue
+            payload = event.user_metadata.summary
+            summaries[kind].append(converter.from_payload(payload, str) if payload.data else "")
+    assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 20
+    assert "" not in summaries["timer"] and "" not in summaries["activity"]
+    assert "3s first-contact window: Call the budget owner to understand the constraint" in summaries["timer"]
+    assert any(s.startswith("Escalate overdue call the budget owner") and s.endswith("to CS manager (level 1)")
+               for s in summaries["activity"]), summaries["activity"]
+    assert "Weekly touchpoint #1" in summaries["timer"]  # a recovery run (northwind, harborline)
+
+
+FILTERS: list[tuple[SaveFilter, set[str]]] = [
+    (SaveFilter(sla_broken=True), BROKE_RULE),
+    (SaveFilter(overdue=True), BROKE_RULE),
+    (SaveFilter(escalated_to_level=1), BROKE_RULE),
+    (VIEWS["past-48-hours"][1], BROKE_RULE),
+    (VIEWS["enterprise-escalated"][1], {"orbitfoods"}),
+    (VIEWS["recovery-check-this-week"][1], {"harborline"}),
+    (VIEWS["overdue"][1], BROKE_RULE),
+    (SaveFilter(playbooks=["budget", "value_roi"]), {"tinkerbox", "bluepeak"}),
+    (SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7)), {"harborline"}),
+    (SaveFilter(tiers=[Tier.ENTERPRISE], stages=[Stage.INVESTIGATION, Stage.PLAN]), {"orbitfoods"}),
+    (SaveFilter(owner="u-aisha", risks=[RiskColour.RED]), {"bluepeak", "tinkerbox"}),
+    (SaveFilter(arr_above=100_000, outcomes=[OutcomeKind.SAVED]), {"northwind", "harborline"}),
+    (SaveFilter(arr_below=100_000), {"bluepeak", "tinkerbox"}),
+    (SaveFilter(outcomes=[OutcomeKind.LOST]), {"quillstone"}),
+]
+
+
+@pytest.mark.parametrize(("search", "expected"), FILTERS, ids=[f"filter{i}" for i in range(len(FILTERS))])
+async def test_saves_list_filters_agree_with_the_queries(
+        scenario: Scenario, search: SaveFilter, expected: set[str]) -> None:
+    query = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))  # not another test's save
+    assert await eventually(lambda: accounts(scenario.client, query), expected) == expected
+
+
+def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAVES_TEMPORAL_ADDRESS": scenario.client.service_client.config.target_host,
+           "SAVES_DATA_DIR": str(scenario.settings.data_dir), "COLUMNS": "250",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return subprocess.run([sys.executable, "-c", "from worker.cli import app; app()", *args],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_saves_list_prints_the_filtered_table(scenario: Scenario) -> None:
+    result = await asyncio.to_thread(_saves_cli, scenario, "list", "--sla-broken")
+    assert result.returncode == 0, result.stderr
+    assert all(a in result.stdout for a in BROKE_RULE) and "broken" in result.stdout
+    assert not any(a in result.stdout for a in SIX if a not in BROKE_RULE)
+    refused = await asyncio.to_thread(_saves_cli, scenario, "list", "--owner", "x' OR 1=1")
+    assert refused.returncode == 2 and "--owner" in refused.stderr
+
+
+def test_query_text_is_what_the_ui_accepts() -> None:
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    query = SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7), arr_above=120_000).query(now)
+    assert query == ("WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND SaveStage = 'recovery' "
+                     "AND SaveArr > 120000.00 AND SaveNextCheck <= '2026-12-07T09:00:00Z'")
+
+
+async def test_registration_is_idempotent_on_a_fresh_namespace(scenario: Scenario) -> None:
+    """What ``saves search-attributes`` does on a production cluster: add what is missing, once."""
+    service = scenario.client.workflow_service
+    await service.register_namespace(RegisterNamespaceRequest(
+        namespace="cs-leaders", workflow_execution_retention_period=Duration(seconds=86400)))
+    fresh = await Client.connect(scenario.client.service_client.config.target_host, namespace="cs-leaders")
+
+    async def register() -> list[str] | None:
+        try:
+            return await register_search_attributes(fresh)
+        except RPCError:  # the new namespace reaches every service a moment later
+            return None
+
+    added = None
+    deadline = asyncio.get_running_loop().time() + 30
+    while added is None and asyncio.get_running_loop().time() < deadline:
+        added = await register()
+        if added is None:
+            await asyncio.sleep(0.3)
+    assert added == sorted(key.name for key in sa.ALL_KEYS)
+    assert await register_search_attributes(fresh) == []
+    assert [w async for w in fresh.list_workflows(SaveFilter(sla_broken=True).query(datetime.now(UTC)))] == []
