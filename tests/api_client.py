@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
+from tests.harness import Harness
 from worker.api.app import create_app
 from worker.api.signature import HEADER, sign
-from tests.harness import Harness
 
 SECRET = "test-secret-0123456789"
 
