@@ -71,7 +71,7 @@ async def _send(api: SignedClient, path: str, body: Any) -> None:
         assert error["error"] and error["message"], error
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batch=st.lists(requests, min_size=1, max_size=3))
 async def test_no_generated_request_gets_a_5xx(harness: Harness, batch: list[tuple[str, Any]]) -> None:
     if not getattr(harness, "_fuzz_ready", False):  # one running save to act on, for every example
