@@ -169,9 +169,9 @@ def take_pictures(chromium: str, ui: str, namespace: str, tinkerbox_run: str, ou
         columns = {namespace: [{"label": c, "pinned": c in ("Status", "Workflow ID")} for c in COLUMNS]}
         browser.evaluate(f"localStorage.setItem('namespace-workflow-table-columns', {json.dumps(json.dumps(columns))})")
         running = SaveFilter().query(datetime.now(UTC))
-        browser.open(f"{workflows}?query={quote(running)}", 1800, 700, "save-tinkerbox")
+        browser.open(f"{workflows}?query={quote(running)}", 1900, 700, "save-tinkerbox")
         browser.screenshot(out_dir / "1-running-saves.png")
-        browser.open(f"{workflows}?query={quote(BROKEN)}", 1800, 480, "save-tinkerbox")
+        browser.open(f"{workflows}?query={quote(BROKEN)}", 1900, 480, "save-tinkerbox")
         browser.screenshot(out_dir / "2-broke-48-hour-rule.png")
         page = f"{workflows}/save-tinkerbox/{tinkerbox_run}"
         browser.open(f"{page}/user-metadata", 1600, 1250, "Current Details", settle=3.0)

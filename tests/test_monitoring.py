@@ -205,7 +205,7 @@ async def test_the_ui_shows_summary_and_current_details(scenario: Scenario) -> N
     assert summary == "Value and ROI save · Bluepeak Analytics · $86k ARR · mid market"
     metadata = await handle.query("__temporal_workflow_metadata")
     assert metadata.current_details.startswith(
-        "### Value and ROI save · Bluepeak Analytics · $86k ARR · mid market\n**Stage:** investigation")
+        "### Value and ROI save · Bluepeak Analytics · $86k ARR · mid market\n\n**Stage:** investigation")
     # A phase change continues as new, and the SDK cannot carry the static summary over; the
     # current details repeat it as their heading, so the recovery run still reads in plain words.
     recovering = scenario.client.get_workflow_handle(workflow_id("northwind"))
@@ -219,22 +219,25 @@ async def test_the_ui_shows_summary_and_current_details(scenario: Scenario) -> N
 
 
 async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> None:
-    history = await scenario.client.get_workflow_handle(workflow_id("tinkerbox")).fetch_history()
     converter = pydantic_data_converter.payload_converter
     summaries: dict[str, list[str]] = {"timer": [], "activity": []}
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
-            kind = "timer"
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            kind = "activity"
-        else:
-            continue
-        payload = event.user_metadata.summary
-        summaries[kind].append(converter.from_payload(payload, str) if payload.data else "")
-    assert summaries["timer"] and summaries["activity"]
+    for account in SIX:  # the current run of each: save, recovery and exit phases
+        history = await scenario.client.get_workflow_handle(workflow_id(account)).fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                kind = "timer"
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                kind = "activity"
+            else:
+                continue
+            payload = event.user_metadata.summary
+            summaries[kind].append(converter.from_payload(payload, str) if payload.data else "")
+    assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 20
     assert "" not in summaries["timer"] and "" not in summaries["activity"]
-    assert any("first-contact window" in s for s in summaries["timer"]), summaries["timer"]
-    assert any(s.startswith("Escalate overdue") and "CS manager" in s for s in summaries["activity"])
+    assert "3s first-contact window: Call the budget owner to understand the constraint" in summaries["timer"]
+    assert any(s.startswith("Escalate overdue call the budget owner") and s.endswith("to CS manager (level 1)")
+               for s in summaries["activity"]), summaries["activity"]
+    assert "Weekly touchpoint #1" in summaries["timer"]  # a recovery run (northwind, harborline)
 
 
 FILTERS: list[tuple[SaveFilter, set[str]]] = [

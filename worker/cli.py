@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
 from activities.store.crm_import import CrmImportError, import_crm, read_crm_file
@@ -265,7 +266,7 @@ def show(
     if as_json:
         sys.stdout.write(state.model_dump_json(indent=2) + "\n")
         return
-    out.print(details, highlight=False)
+    out.print(Markdown(details))
     table = Table(title="Tasks", title_justify="left")
     for column in ("id", "title", "owner", "status", "due", "done"):
         table.add_column(column)

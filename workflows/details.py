@@ -92,4 +92,6 @@ def current_details(state: SaveState, now: datetime) -> str:
                      f" · value reports {r.value_reports.count} · last health {last}")
         if r.relapse is not None:
             lines.append(f"**Relapsed:** {r.relapse.reason}")
-    return "\n".join(lines)
+    head = lines.index("") if "" in lines else len(lines)  # header lines: one paragraph each,
+    rest = lines[head:]  # so every renderer (the UI, `saves show`) keeps them on their own lines
+    return "\n\n".join(lines[:head]) + ("\n" + "\n".join(rest) if rest else "")
