@@ -33,7 +33,7 @@ from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
 from tests.harness import Harness, SmtpSink
 from worker.demo import DEMO_TRIGGERS
 from worker.devserver import temporal_binary
-from worker.listing import SaveFilter, list_saves
+from worker.listing import VIEWS, SaveFilter, list_saves
 from worker.save_client import workflow_id
 from worker.settings import Settings
 from worker.visibility import register_search_attributes
@@ -45,16 +45,21 @@ T = TypeVar("T")
 SIX = ("northwind", "bluepeak", "harborline", "tinkerbox", "quillstone", "orbitfoods")
 ONLY_SIX = f"SaveAccountId IN ({', '.join(repr(a) for a in SIX)})"
 IN_SCENARIO = f"ExecutionStatus = 'Running' AND {ONLY_SIX}"
+BROKE_RULE = {"tinkerbox", "orbitfoods"}  # their playbooks' first-contact windows are 3 seconds here
 
 
 def shortened_playbooks(target: Path) -> Path:
-    """The bundled playbooks, with budget's first-contact window at 3 s and service's first
-    recovery check after 2 days."""
+    """The bundled playbooks, with the budget and champion-departure first-contact windows at 3 s
+    and service's first recovery check after 2 days."""
     shutil.copytree(PLAYBOOK_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     budget = target / "budget.yaml"
     text = budget.read_text()
     assert "first_contact_within: 48h" in text
     budget.write_text(text.replace("first_contact_within: 48h", "first_contact_within: 3s"))
+    champion = target / "champion_departure.yaml"
+    text = champion.read_text()
+    assert "first_contact_within: 48h" in text
+    champion.write_text(text.replace("first_contact_within: 48h", "first_contact_within: 3s"))
     service = target / "service_relationship.yaml"
     text = service.read_text()
     assert "at: 30d" in text
@@ -114,8 +119,8 @@ async def scenario(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sc
                 await h.wait_in_stage(account, stage)
             s = Scenario(env, h, settings)
             escalated = await eventually(
-                lambda: accounts(env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1"), {"tinkerbox"})
-            assert escalated == {"tinkerbox"}, "tinkerbox's 3-second first-contact window never escalated"
+                lambda: accounts(env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1"), BROKE_RULE)
+            assert escalated == BROKE_RULE, "a 3-second first-contact window never escalated"
             yield s
     finally:
         await env.shutdown()
@@ -138,10 +143,11 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("SaveArr < 50000", {"tinkerbox"}),
     ("SaveOutcome = 'saved'", {"northwind", "harborline"}),
     ("SaveOutcome = 'lost'", {"quillstone"}),
-    ("SaveFirstContactBroken = true", {"tinkerbox"}),
-    ("SaveFirstContactBroken = false", {"northwind", "bluepeak", "harborline", "quillstone", "orbitfoods"}),
-    ("SaveEscalationLevel >= 1", {"tinkerbox"}),
-    ("SaveOverdueCount > 0", {"tinkerbox"}),
+    ("SaveFirstContactBroken = true", BROKE_RULE),
+    ("SaveFirstContactBroken = false", {"northwind", "bluepeak", "harborline", "quillstone"}),
+    ("SaveEscalationLevel >= 1", BROKE_RULE),
+    ("SaveEscalationLevel >= 1 AND SaveTier = 'enterprise'", {"orbitfoods"}),
+    ("SaveOverdueCount > 0", BROKE_RULE),
     ("SaveNextCheck > '2000-01-01T00:00:00Z'", {"northwind", "harborline"}),
 ]
 
@@ -156,10 +162,10 @@ async def test_each_search_attribute_finds_exactly_the_right_saves(
 async def test_dates_answer_relative_questions(scenario: Scenario) -> None:
     now = datetime.now(UTC)
     week = (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stamp = (now + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # tinkerbox's is seconds old
-    # Only tinkerbox has a deadline already passed; harborline's check (2 days) is due this week,
+    stamp = (now + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # theirs are seconds old
+    # Only the two with a 3-second window have a deadline already passed; harborline's check (2 days) is due this week,
     # northwind's 30-day check-in is not.
-    for clause, expected in ((f"SaveNextDeadline < '{stamp}'", {"tinkerbox"}),
+    for clause, expected in ((f"SaveNextDeadline < '{stamp}'", BROKE_RULE),
                              (f"SaveNextCheck <= '{week}'", {"harborline"})):
         query = f"{IN_SCENARIO} AND {clause}"
         assert await eventually(lambda q=query: accounts(scenario.client, q), expected) == expected, clause
@@ -241,9 +247,13 @@ async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> Non
 
 
 FILTERS: list[tuple[SaveFilter, set[str]]] = [
-    (SaveFilter(sla_broken=True), {"tinkerbox"}),
-    (SaveFilter(overdue=True), {"tinkerbox"}),
-    (SaveFilter(escalated_to_level=1), {"tinkerbox"}),
+    (SaveFilter(sla_broken=True), BROKE_RULE),
+    (SaveFilter(overdue=True), BROKE_RULE),
+    (SaveFilter(escalated_to_level=1), BROKE_RULE),
+    (VIEWS["past-48-hours"][1], BROKE_RULE),
+    (VIEWS["enterprise-escalated"][1], {"orbitfoods"}),
+    (VIEWS["recovery-check-this-week"][1], {"harborline"}),
+    (VIEWS["overdue"][1], BROKE_RULE),
     (SaveFilter(playbooks=["budget", "value_roi"]), {"tinkerbox", "bluepeak"}),
     (SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7)), {"harborline"}),
     (SaveFilter(tiers=[Tier.ENTERPRISE], stages=[Stage.INVESTIGATION, Stage.PLAN]), {"orbitfoods"}),
@@ -272,8 +282,8 @@ def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[st
 async def test_saves_list_prints_the_filtered_table(scenario: Scenario) -> None:
     result = await asyncio.to_thread(_saves_cli, scenario, "list", "--sla-broken")
     assert result.returncode == 0, result.stderr
-    assert "tinkerbox" in result.stdout and "broken" in result.stdout
-    assert not any(a in result.stdout for a in SIX if a != "tinkerbox")
+    assert all(a in result.stdout for a in BROKE_RULE) and "broken" in result.stdout
+    assert not any(a in result.stdout for a in SIX if a not in BROKE_RULE)
     refused = await asyncio.to_thread(_saves_cli, scenario, "list", "--owner", "x' OR 1=1")
     assert refused.returncode == 2 and "--owner" in refused.stderr
 

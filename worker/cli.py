@@ -33,7 +33,7 @@ from playbook_defs.vocabulary import (
 )
 from worker import cli_scan
 from worker.cli_db import db_app
-from worker.cli_list import list_command
+from worker.cli_list import list_command, views_command
 from worker.connect import ConnectionSettingsError, connect
 from worker.crm_choice import CrmSettingsError, make_crm
 from worker.demo import load_demo_crm, start_demo_saves
@@ -72,6 +72,7 @@ app.add_typer(commitment_app, name="commitment")
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(db_app, name="db")
 app.command("list")(list_command)
+app.command("views")(views_command)
 app.add_typer(cli_scan.scan_app, name="scan")
 app.add_typer(cli_scan.triage_app, name="triage")
 

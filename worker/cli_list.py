@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from playbook_defs.durations import parse_duration
 from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
 from worker.connect import connect
-from worker.listing import FilterError, SaveFilter, SaveRow, list_saves, parse_money
+from worker.listing import VIEWS, FilterError, SaveFilter, SaveRow, list_saves, parse_money
 from worker.save_client import SaveError
 from worker.settings import Settings
 from workflows.details import money
@@ -71,7 +71,18 @@ def _table(rows: list[SaveRow], now: datetime) -> Table:
     return table
 
 
+def views_command() -> None:
+    """The saved views for the Temporal UI, with today's dates: paste a query, then Save as New."""
+    now = datetime.now(UTC)
+    for name, (title, view) in VIEWS.items():
+        out.print(f"[bold]{title}[/bold]  (saves list --view {name})", highlight=False)
+        out.print(view.query(now), highlight=False, soft_wrap=True)
+        out.print()
+
+
 def list_command(
+    view: Annotated[str | None, typer.Option(
+        help=f"Start from a saved view: {', '.join(VIEWS)}. Other options narrow it.")] = None,
     playbook: Annotated[list[str] | None, typer.Option(help="Playbook id, e.g. budget. Repeatable.")] = None,
     stage: Annotated[list[Stage] | None, typer.Option(help="Stage. Repeatable.")] = None,
     owner: Annotated[str | None, typer.Option(help="The CSM's user id in the CRM, e.g. u-sam.")] = None,
@@ -102,14 +113,18 @@ def list_command(
 
     now = datetime.now(UTC)
     try:
+        if view is not None and view not in VIEWS:
+            raise FilterError(f"--view {view!r}: choose one of {', '.join(VIEWS)}")
+        base = VIEWS[view][1] if view else SaveFilter()
         query = SaveFilter(
-            playbooks=playbook or (), stages=stage or (), owner=owner, risks=risk or (),
-            tiers=tier or (), outcomes=outcome or (), account=account, overdue=overdue,
-            sla_broken=sla_broken, escalated_to_level=escalated,
+            playbooks=playbook or base.playbooks, stages=stage or base.stages, owner=owner or base.owner,
+            risks=risk or base.risks, tiers=tier or base.tiers, outcomes=outcome or base.outcomes,
+            account=account, overdue=overdue or base.overdue, sla_broken=sla_broken or base.sla_broken,
+            escalated_to_level=escalated or base.escalated_to_level,
             arr_above=parse_money(arr_above, "--arr-above") if arr_above else None,
             arr_below=parse_money(arr_below, "--arr-below") if arr_below else None,
             deadline_within=_duration(due_within, "--due-within"),
-            check_within=_duration(check_within, "--check-within"),
+            check_within=_duration(check_within, "--check-within") or base.check_within,
             include_closed=closed, extra=where or (),
         ).query(now)
     except FilterError as exc:

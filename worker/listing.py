@@ -166,3 +166,14 @@ async def list_saves(client: Client, query: str, limit: int = 500) -> list[SaveR
     """The saves that answer ``query``, the most urgent first."""
     rows = [SaveRow.of(execution) async for execution in client.list_workflows(query, limit=limit)]
     return sorted(rows, key=_urgency)
+
+
+VIEWS: dict[str, tuple[str, SaveFilter]] = {
+    "past-48-hours": ("All saves past the 48-hour rule", SaveFilter(sla_broken=True)),
+    "enterprise-escalated": ("Enterprise saves in escalation",
+                             SaveFilter(tiers=[Tier.ENTERPRISE], escalated_to_level=1)),
+    "recovery-check-this-week": ("Saves in recovery with a check due within 7 days",
+                                 SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7))),
+    "overdue": ("Saves with something overdue", SaveFilter(overdue=True)),
+}
+"""The views a CS leader saves in the Temporal UI; ``saves views`` prints their queries for today."""
