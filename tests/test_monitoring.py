@@ -261,6 +261,8 @@ FILTERS: list[tuple[SaveFilter, set[str]]] = [
     (SaveFilter(arr_above=100_000, outcomes=[OutcomeKind.SAVED]), {"northwind", "harborline"}),
     (SaveFilter(arr_below=100_000), {"bluepeak", "tinkerbox"}),
     (SaveFilter(outcomes=[OutcomeKind.LOST]), {"quillstone"}),
+    # Closed saves included, yet one row per save: the run that continued as new is left out.
+    (SaveFilter(include_closed=True, outcomes=[OutcomeKind.SAVED]), {"northwind", "harborline"}),
 ]
 
 
@@ -269,6 +271,8 @@ async def test_saves_list_filters_agree_with_the_queries(
         scenario: Scenario, search: SaveFilter, expected: set[str]) -> None:
     query = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))  # not another test's save
     assert await eventually(lambda: accounts(scenario.client, query), expected) == expected
+    rows = await list_saves(scenario.client, query)
+    assert len(rows) == len(expected), [(r.account, r.run_id) for r in rows]
 
 
 def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[str]:

@@ -163,12 +163,14 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
-        saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm)
+        saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
+                           services.crm_activities.crm)
         async with worker, start_api(settings, saves, services.engine, out) as api_url:
             out.print("[bold green]Saves are running.[/bold green]")
             out.print(f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
                       soft_wrap=True)
             out.print(f"  API: {api_url} (OpenAPI docs at {api_url}/docs)", soft_wrap=True)
+            out.print("Filter it with the queries from `saves views` (e.g. saves past the 48-hour rule).")
             if demo:
                 await load_demo_crm(services.engine)
                 done = await start_demo_saves(saves)
