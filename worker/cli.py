@@ -162,6 +162,7 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
         async with worker:
             out.print(f"[bold green]Saves are running.[/bold green] Temporal UI: {server.ui_url}"
                       f"/namespaces/{settings.temporal_namespace}/workflows")
+            out.print("Filter it with the queries from `saves views` (e.g. saves past the 48-hour rule).")
             if demo:
                 await load_demo_crm(services.engine)
                 saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
