@@ -110,10 +110,15 @@ class HubSpotCrm:
         csm = await self._person(p.get("hubspot_owner_id"))
         renewal = p.get("saves_renewal_date")
         health = _number(p.get("saves_health"))
+        tier = (p.get("saves_tier") or "").strip().lower()
+        if tier not in {t.value for t in Tier}:
+            raise HubSpotError(422, "SAVES_PROPERTY", f"company {company['id']} ({account_id}): saves_tier "
+                               f"{repr(tier) if tier else '(empty)'} must be one of {', '.join(t.value for t in Tier)}",
+                               "POST", "/crm/v3/objects/companies/search")
         return AccountSnapshot(
             account_id=account_id,
             name=p.get("name") or account_id,
-            tier=Tier(p.get("saves_tier") or Tier.MID_MARKET.value),
+            tier=Tier(tier),
             arr=_number(p.get("saves_arr")) or _number(p.get("annualrevenue")) or 0.0,
             renewal_date=date.fromisoformat(renewal[:10]) if renewal else None,
             health=None if health is None else round(health),
