@@ -6,9 +6,11 @@ import asyncio
 import time
 from typing import Any
 
+from activities.store.idempotency import IdempotencyStore
 from playbook_defs.vocabulary import OwnerRole
 from tests.api_client import SECRET, api_client
 from tests.harness import Harness
+from worker.api.serve import forget_old_answers
 from worker.api.signature import HEADER, compute, sign
 
 LOW_USAGE = {"account_id": "bluepeak", "kind": "low_usage", "source": "salesforce",
@@ -282,3 +284,15 @@ async def test_a_cs_manager_overrides_the_triage_over_http(harness: Harness) -> 
     assert unsigned_zone.status_code == 422 and unsigned_zone.json()["fields"][0]["field"] == "zone"
     state = await harness.state("northwind")
     assert state.triage is not None and state.triage.strategy.value == "recover"
+
+
+async def test_answers_older_than_the_retention_are_forgotten_at_start(harness: Harness) -> None:
+    async with api_client(harness) as api:
+        await api.post("/triggers", _trigger("sf-old"))
+        assert await IdempotencyStore(harness.services.engine).keys() == ["/triggers#event:sf-old"]
+        assert await forget_old_answers(harness.services.engine, days=7) == 0
+        assert await forget_old_answers(harness.services.engine, days=0) == 1
+        again = await api.post("/triggers", _trigger("sf-old"))
+    assert again.status_code == 202 and "idempotent-replayed" not in again.headers
+    await harness.sleep(minutes=1)  # the save itself still records the event once
+    assert [t.trigger.trigger_id for t in (await harness.state("bluepeak")).triggers] == ["sf-old"]

@@ -239,19 +239,23 @@ def trigger(
     account: Account,
     kind: Annotated[TriggerKind, typer.Option(help="What kind of risk signal this is.")],
     reason: Annotated[CancellationReason | None, typer.Option(
-        help="For a cancellation request: the reason the customer gave.")] = None,
+        help="For a cancellation request (or a manual trigger): the stated reason; it picks the playbook.",
+    )] = None,
     playbook: Annotated[str | None, typer.Option(help="Run this playbook instead of the routed one.")] = None,
     note: Annotated[str, typer.Option(help="What happened, in a sentence.")] = "",
     signal_value: Annotated[list[str] | None, typer.Option(
         "--signal", help="A signal value as name=value, e.g. usage_pct=31. Repeatable.")] = None,
     trigger_id: Annotated[str | None, typer.Option("--id", help="Event id; a repeated id is ignored.")] = None,
     source: Annotated[str, typer.Option(help="Where the signal came from.")] = "cli",
+    rule: Annotated[str | None, typer.Option(help="The detection rule that fired.")] = None,
+    rule_version: Annotated[str | None, typer.Option(help="The version of that rule.")] = None,
     by: By = None,
 ) -> None:
     """Report a risk signal: starts the account's save, or joins the one running."""
     request = Trigger(trigger_id=trigger_id or new_trigger_id(), account_id=account, kind=kind,
                       reason=reason, playbook=playbook, source=source, note=note,
-                      signals=_signals(signal_value or []), reported_by=by)
+                      signals=_signals(signal_value or []), reported_by=by, rule=rule,
+                      rule_version=rule_version, observed_at=datetime.now(UTC))
 
     async def work() -> Any:
         async with _saves() as saves:

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_max_body: int = 64 * 1024
     """Largest request body the API reads, in bytes; larger ones get 413."""
+    api_remember_days: int = 7
+    """How long the API remembers answers to idempotent requests (senders stop redelivering by then)."""
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

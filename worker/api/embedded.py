@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.api.app import create_app
 from worker.api.secrets import ensure_webhook_secret
-from worker.api.serve import start_embedded
+from worker.api.serve import forget_old_answers, start_embedded
 from worker.save_client import SaveClient
 from worker.settings import Settings
 
@@ -20,6 +20,7 @@ async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine,
                     out: Console) -> AsyncIterator[str]:
     """Serve the API while the block runs; yields its base URL."""
     secrets, secret_path = ensure_webhook_secret(settings)
+    await forget_old_answers(engine, settings.api_remember_days)
     app = create_app(saves, engine=engine, secrets=secrets, max_body=settings.api_max_body)
     running = await start_embedded(app, settings.api_host, settings.api_port)
     if running.moved:

@@ -8,11 +8,14 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.store.db import create_schema, make_engine
+from activities.store.idempotency import IdempotencyStore
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
 from worker.api.app import create_app
@@ -76,6 +79,11 @@ async def start_embedded(app: FastAPI, host: str, port: int) -> RunningApi:
     return RunningApi(f"http://{host}:{port}", server, task, moved)
 
 
+async def forget_old_answers(engine: AsyncEngine, days: int) -> int:
+    """Drop remembered API answers older than ``days``, at every start."""
+    return await IdempotencyStore(engine).forget_before(datetime.now(UTC) - timedelta(days=days))
+
+
 def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
     """The app ``saves api`` serves: it connects to Temporal and the store when it starts."""
 
@@ -84,6 +92,7 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
         engine = make_engine(settings.db_url)
         try:
             await create_schema(engine)
+            await forget_old_answers(engine, settings.api_remember_days)
             client = await connect(settings)
             app.state.engine = engine
             app.state.saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
