@@ -147,7 +147,7 @@ def up(
 ) -> None:
     """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, log_file=settings.data_dir / "saves.log")
     _run(_up(settings, demo, port))
 
 
@@ -175,7 +175,7 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
                 await load_demo_crm(services.engine)
                 done = await start_demo_saves(saves)
                 out.print(f"Demo: six saves open ({len(done)} moved along). Try: saves show northwind")
-            out.print("Press Ctrl-C to stop.")
+            out.print(f"Logs: {settings.data_dir / 'saves.log'}. Press Ctrl-C to stop.")
             await _until_stopped()
             out.print("Stopping ...")
     finally:
