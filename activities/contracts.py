@@ -139,3 +139,14 @@ class EscalationRequest(_Contract):
     respond_within_hours: int = 24
     context: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+
+
+class AssignOwnerRequest(_Contract):
+    """Make ``owner_id`` the account's owner for ``role`` and move that role's open tasks to them."""
+
+    save: SaveRef
+    role: OwnerRole
+    owner_id: str
+    name: str
+    email: str | None = None
+    at: datetime

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from activities.contracts import (
     AccountSnapshot,
+    AssignOwnerRequest,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -47,3 +48,6 @@ class CrmAdapter(Protocol):
     async def set_risk_status(self, request: RiskStatusRequest) -> None: ...
 
     async def read_health(self, account_id: str) -> HealthReading: ...
+
+    async def assign_owner(self, request: AssignOwnerRequest) -> int:
+        """Set the account's owner for a role; reassign that role's open tasks. Returns tasks moved."""

@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import (
     UNKNOWN_ACCOUNT,
     AccountSnapshot,
+    AssignOwnerRequest,
     CloseTasksRequest,
     CrmTaskRef,
     CrmTaskRequest,
@@ -59,3 +60,10 @@ class CrmActivities:
     @activity.defn(name="read_account_health")
     async def read_health(self, account_id: str) -> HealthReading:
         return await self.crm.read_health(account_id)
+
+    @activity.defn(name="assign_crm_owner")
+    async def assign_owner(self, request: AssignOwnerRequest) -> int:
+        moved = await self.crm.assign_owner(request)
+        activity_log(request.save).info("owner reassigned", role=request.role.value,
+                                        owner_id=request.owner_id, tasks_moved=moved)
+        return moved

@@ -54,6 +54,18 @@ def load_playbook(path: Path, templates: frozenset[str] | None = None) -> Playbo
     return playbook.model_copy(update={"digest": digest})
 
 
+_REASONS = ", ".join(r.value for r in CancellationReason)
+
+
+class RouteError(KeyError):
+    """No playbook for this trigger. ``field`` is the request field to fix (kind, reason, playbook)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 @dataclass(frozen=True)
 class PlaybookLibrary:
     """Every playbook in a directory, and which one answers each trigger."""
@@ -65,21 +77,47 @@ class PlaybookLibrary:
             return self.playbooks[playbook_id]
         except KeyError:
             known = ", ".join(sorted(self.playbooks))
-            raise KeyError(f"unknown playbook {playbook_id!r} (known: {known})") from None
+            raise RouteError("playbook", f"unknown playbook {playbook_id!r} (known: {known})") from None
 
     def route(self, kind: TriggerKind, reason: CancellationReason | None = None) -> PlaybookDef:
-        """The playbook for a trigger kind; a cancellation request is routed by its stated reason."""
-        if kind is TriggerKind.CANCELLATION_REQUEST:
+        """The playbook for a trigger kind.
+
+        A cancellation request is routed by the reason the customer stated. A manual trigger
+        is a person's judgement: it names a playbook or a reason, unless a playbook claims
+        ``manual`` in its ``triggers``; there is no silent default.
+        """
+        if kind is TriggerKind.CANCELLATION_REQUEST or (kind is TriggerKind.MANUAL and reason is not None):
             if reason is None:
-                raise KeyError("a cancellation_request needs a reason to pick the playbook")
+                raise RouteError("reason", "a cancellation_request needs a reason to pick the playbook "
+                                 f"(one of: {_REASONS})")
             for playbook in self.playbooks.values():
                 if reason in playbook.cancellation_reasons:
                     return playbook
-            raise KeyError(f"no playbook answers cancellation reason {reason.value!r}")
+            raise RouteError("reason", f"no playbook answers reason {reason.value!r}")
         for playbook in self.playbooks.values():
             if kind in playbook.triggers:
                 return playbook
-        raise KeyError(f"no playbook answers trigger {kind.value!r}; name a playbook explicitly")
+        if kind is TriggerKind.MANUAL:
+            raise RouteError("reason", "a manual trigger needs a playbook or a reason to pick one "
+                             f"(reasons: {_REASONS})")
+        raise RouteError("kind", f"no playbook answers trigger {kind.value!r}; name a playbook explicitly")
+
+    def routes(self) -> dict[str, str | None]:
+        """Every trigger kind (and cancellation reason) and the playbook it starts; None: unrouted."""
+        table: dict[str, str | None] = {}
+        for kind in TriggerKind:
+            if kind is TriggerKind.CANCELLATION_REQUEST:
+                for reason in CancellationReason:
+                    table[f"{kind.value}/{reason.value}"] = self._id_or_none(kind, reason)
+            else:
+                table[kind.value] = self._id_or_none(kind, None)
+        return table
+
+    def _id_or_none(self, kind: TriggerKind, reason: CancellationReason | None) -> str | None:
+        try:
+            return self.route(kind, reason).id
+        except RouteError:
+            return None
 
 
 def load_playbooks(directory: Path = PLAYBOOK_DIR) -> PlaybookLibrary:

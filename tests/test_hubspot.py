@@ -158,6 +158,10 @@ async def test_errors_name_the_request_and_hubspot_s_reason(fake: FakeHubSpot) -
         with pytest.raises(HubSpotError, match="no company has saves_account_id='ghost'"):
             await crm.create_task(_task("save-ghost/task/call").model_copy(
                 update={"save": SAVE.model_copy(update={"account_id": "ghost"})}), None)
+        company = fake.records("companies")[0]
+        company["properties"]["saves_tier"] = "gold"
+        with pytest.raises(HubSpotError, match="saves_tier 'gold' must be one of enterprise, mid_market, smb"):
+            await crm.get_account("northwind")
         with pytest.raises(HubSpotError, match="404 OBJECT_NOT_FOUND"):
             await crm.client.request("GET", "/crm/v3/objects/companies/999999")
     finally:

@@ -6,6 +6,9 @@ If this fails after you changed ``activities/store/tables.py``: add a migration 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from activities.store import migrate
 from activities.store.db import make_engine
 from activities.store.tables import Base
 from tests.stores import BACKENDS, store_url
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _differences(conn: Connection) -> list[Any]:
@@ -83,3 +88,19 @@ async def test_a_store_made_before_migrations_is_adopted(tmp_path: Path) -> None
             assert (await conn.execute(text("SELECT name FROM accounts"))).scalar() == "Acme"
     finally:
         await engine.dispose()
+
+
+async def test_replicas_starting_together_migrate_one_at_a_time(tmp_path: Path) -> None:
+    """Worker replicas all migrate at start; on PostgreSQL an advisory lock serialises them."""
+    async with store_url("postgresql", tmp_path) as url:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "SAVES_DATABASE_URL": url}
+        runs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "worker.cli", "db", "upgrade", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(3)]
+        outputs = [(await run.communicate())[0].decode() for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0], outputs
+        engine = make_engine(url)
+        try:
+            assert await migrate.current(engine) == migrate.head()
+        finally:
+            await engine.dispose()

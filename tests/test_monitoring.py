@@ -29,15 +29,16 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from playbook_defs.loader import PLAYBOOK_DIR
-from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
+from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RiskColour, Stage, Tier
 from tests.harness import Harness, SmtpSink
 from worker.demo import DEMO_TRIGGERS
 from worker.devserver import temporal_binary
-from worker.listing import VIEWS, SaveFilter, list_saves
+from worker.listing import VIEWS, FilterError, SaveFilter, list_saves, parse_money
 from worker.save_client import workflow_id
 from worker.settings import Settings
 from worker.visibility import register_search_attributes
 from workflows import search_attributes as sa
+from workflows import wording
 from workflows.models import CompleteTask, RecordOutcome
 from workflows.save import SaveWorkflow
 
@@ -261,6 +262,8 @@ FILTERS: list[tuple[SaveFilter, set[str]]] = [
     (SaveFilter(arr_above=100_000, outcomes=[OutcomeKind.SAVED]), {"northwind", "harborline"}),
     (SaveFilter(arr_below=100_000), {"bluepeak", "tinkerbox"}),
     (SaveFilter(outcomes=[OutcomeKind.LOST]), {"quillstone"}),
+    # Closed saves included, yet one row per save: the run that continued as new is left out.
+    (SaveFilter(include_closed=True, outcomes=[OutcomeKind.SAVED]), {"northwind", "harborline"}),
 ]
 
 
@@ -269,6 +272,8 @@ async def test_saves_list_filters_agree_with_the_queries(
         scenario: Scenario, search: SaveFilter, expected: set[str]) -> None:
     query = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))  # not another test's save
     assert await eventually(lambda: accounts(scenario.client, query), expected) == expected
+    rows = await list_saves(scenario.client, query)
+    assert len(rows) == len(expected), [(r.account, r.run_id) for r in rows]
 
 
 def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
@@ -317,3 +322,28 @@ async def test_registration_is_idempotent_on_a_fresh_namespace(scenario: Scenari
     assert added == sorted(key.name for key in sa.ALL_KEYS)
     assert await register_search_attributes(fresh) == []
     assert [w async for w in fresh.list_workflows(SaveFilter(sla_broken=True).query(datetime.now(UTC)))] == []
+
+
+def test_filter_values_are_checked_before_they_reach_a_query() -> None:
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert parse_money("120k") == 120_000 and parse_money("$1.2M") == 1_200_000
+    assert parse_money("86,000") == 86_000
+    with pytest.raises(FilterError, match="--arr-above 'lots'"):
+        parse_money("lots")
+    with pytest.raises(FilterError, match="--owner"):
+        SaveFilter(owner="u-sam' OR SaveArr > 0").query(now)
+    with pytest.raises(FilterError, match="--playbook"):
+        SaveFilter(playbooks=["budget", "x)"]).query(now)
+    with pytest.raises(FilterError, match="first level is 1"):
+        SaveFilter(escalated_to_level=0).query(now)
+
+
+def test_timeline_wording_names_roles_and_windows() -> None:
+    assert wording.first_contact_window(timedelta(hours=48), "Call the owner") == (
+        "48 h first-contact window: Call the owner")
+    assert wording.escalate("Acknowledgment call", OwnerRole.CS_MANAGER) == (
+        "Escalate overdue acknowledgment call to CS manager")
+    assert wording.escalate("QBR prep", OwnerRole.EXECUTIVE_SPONSOR, 2) == (
+        "Escalate overdue QBR prep to executive sponsor (level 2)")
+    assert wording.rule_name(timedelta(hours=48)) == "48-hour rule"
+    assert wording.rule_name(timedelta(seconds=20)) == "20s first-contact rule"

@@ -34,7 +34,8 @@ def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 9
 
 async def test_saves_up_demo_shows_six_live_saves_and_stops_cleanly(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
-    env = {**os.environ, "SAVES_UI_PORT": str(ui_port), "SAVES_LOG_LEVEL": "WARNING", "COLUMNS": "200",
+    env = {**os.environ, "SAVES_UI_PORT": str(ui_port), "SAVES_API_PORT": str(free_port()),
+           "SAVES_LOG_LEVEL": "WARNING", "COLUMNS": "200",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "up", "--demo", "--port", str(port)], cwd=tmp_path, env=env,

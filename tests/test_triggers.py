@@ -58,7 +58,7 @@ async def test_concurrent_triggers_start_exactly_one_save(harness: Harness) -> N
 async def test_unknown_account_or_unrouted_trigger_is_refused_before_anything_starts(harness: Harness) -> None:
     with pytest.raises(SaveError, match="unknown account 'nobody'"):
         await harness.trigger("nobody", TriggerKind.LOW_USAGE)
-    with pytest.raises(SaveError, match="no playbook answers trigger 'manual'"):
+    with pytest.raises(SaveError, match="a manual trigger needs a playbook or a reason"):
         await harness.trigger("northwind", TriggerKind.MANUAL)
     with pytest.raises(SaveError, match="needs a reason"):
         await harness.trigger("northwind", TriggerKind.CANCELLATION_REQUEST)

@@ -31,7 +31,8 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
-from worker import cli_scan
+from worker import cli_api, cli_scan
+from worker.api.embedded import start_api
 from worker.cli_db import db_app
 from worker.cli_list import list_command, views_command
 from worker.connect import ConnectionSettingsError, connect
@@ -49,6 +50,7 @@ from workflows.models import (
     CompleteTask,
     FlagHelp,
     FulfilCommitment,
+    ReassignOwner,
     RecordOutcome,
     RecordRootCause,
     SaveState,
@@ -56,6 +58,7 @@ from workflows.models import (
 )
 from workflows.rules import when
 from workflows.save import SaveWorkflow
+from workflows.why import why_started
 
 T = TypeVar("T")
 
@@ -75,6 +78,7 @@ app.command("list")(list_command)
 app.command("views")(views_command)
 app.add_typer(cli_scan.scan_app, name="scan")
 app.add_typer(cli_scan.triage_app, name="triage")
+cli_api.register(app)
 
 out = Console()
 err = Console(stderr=True)
@@ -141,9 +145,9 @@ def up(
     demo: Annotated[bool, typer.Option(help="Load the demo CRM and open a save of each playbook.")] = False,
     port: Annotated[int, typer.Option(help="Temporal gRPC port of the embedded server.")] = 7233,
 ) -> None:
-    """Start everything on this machine: a Temporal dev server with its UI, and the worker."""
+    """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, log_file=settings.data_dir / "saves.log")
     _run(_up(settings, demo, port))
 
 
@@ -159,16 +163,19 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
-        async with worker:
-            out.print(f"[bold green]Saves are running.[/bold green] Temporal UI: {server.ui_url}"
-                      f"/namespaces/{settings.temporal_namespace}/workflows")
+        saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
+                           services.crm_activities.crm)
+        async with worker, start_api(settings, saves, services.engine, out) as api_url:
+            out.print("[bold green]Saves are running.[/bold green]")
+            out.print(f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+                      soft_wrap=True)
+            out.print(f"  API: {api_url} (OpenAPI docs at {api_url}/docs)", soft_wrap=True)
+            out.print("Filter it with the queries from `saves views` (e.g. saves past the 48-hour rule).")
             if demo:
                 await load_demo_crm(services.engine)
-                saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                                   services.crm)
                 done = await start_demo_saves(saves)
                 out.print(f"Demo: six saves open ({len(done)} moved along). Try: saves show northwind")
-            out.print("Press Ctrl-C to stop.")
+            out.print(f"Logs: {settings.data_dir / 'saves.log'}. Press Ctrl-C to stop.")
             await _until_stopped()
             out.print("Stopping ...")
     finally:
@@ -232,19 +239,23 @@ def trigger(
     account: Account,
     kind: Annotated[TriggerKind, typer.Option(help="What kind of risk signal this is.")],
     reason: Annotated[CancellationReason | None, typer.Option(
-        help="For a cancellation request: the reason the customer gave.")] = None,
+        help="For a cancellation request (or a manual trigger): the stated reason; it picks the playbook.",
+    )] = None,
     playbook: Annotated[str | None, typer.Option(help="Run this playbook instead of the routed one.")] = None,
     note: Annotated[str, typer.Option(help="What happened, in a sentence.")] = "",
     signal_value: Annotated[list[str] | None, typer.Option(
         "--signal", help="A signal value as name=value, e.g. usage_pct=31. Repeatable.")] = None,
     trigger_id: Annotated[str | None, typer.Option("--id", help="Event id; a repeated id is ignored.")] = None,
     source: Annotated[str, typer.Option(help="Where the signal came from.")] = "cli",
+    rule: Annotated[str | None, typer.Option(help="The detection rule that fired.")] = None,
+    rule_version: Annotated[str | None, typer.Option(help="The version of that rule.")] = None,
     by: By = None,
 ) -> None:
     """Report a risk signal: starts the account's save, or joins the one running."""
     request = Trigger(trigger_id=trigger_id or new_trigger_id(), account_id=account, kind=kind,
                       reason=reason, playbook=playbook, source=source, note=note,
-                      signals=_signals(signal_value or []), reported_by=by)
+                      signals=_signals(signal_value or []), reported_by=by, rule=rule,
+                      rule_version=rule_version, observed_at=datetime.now(UTC))
 
     async def work() -> Any:
         async with _saves() as saves:
@@ -278,6 +289,7 @@ def show(
     out.print(table)
     out.print(f"Triggers: {', '.join(r.trigger.kind.value for r in state.triggers)} · "
               f"emails sent {state.emails_sent} · run {state.run_number}", highlight=False)
+    out.print(f"Why it started: {why_started(state.triggers[0])}", highlight=False)
 
 
 # --- human actions -------------------------------------------------------------------------------
@@ -362,6 +374,23 @@ def flag_help(
     """Ask another team for help: they get a task with a deadline and an escalation ladder."""
     h = _run(_act(account, SaveWorkflow.flag_help, FlagHelp(role=role, what=what, by=by)))
     out.print(f"help requested from {h.role.value} (task {h.task_id})")
+
+
+@app.command()
+def reassign(
+    account: Account,
+    owner_id: Annotated[str, typer.Option("--owner-id", help="The new owner's id in the CRM.")],
+    name: Annotated[str, typer.Option(help="The new owner's name.")],
+    email: Annotated[str | None, typer.Option(help="The new owner's email.")] = None,
+    role: Annotated[OwnerRole, typer.Option(help="Which role changes hands.")] = OwnerRole.CSM,
+    reason: Annotated[str, typer.Option(help="Why, in a sentence.")] = "",
+    by: By = None,
+) -> None:
+    """Hand the save (or one role's part of it) to another person; their open tasks move too."""
+    change = _run(_act(account, SaveWorkflow.reassign_owner,
+                       ReassignOwner(role=role, owner_id=owner_id, name=name, email=email,
+                                     reason=reason, by=by)))
+    out.print(f"{change.role.value}: {change.previous or 'nobody'} -> {change.name}")
 
 
 @app.command()

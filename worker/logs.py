@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -25,7 +26,9 @@ def _flatten_temporal(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
-def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
+def configure_logging(fmt: str = "console", level: str = "INFO", log_file: Path | None = None) -> None:
+    """Logs to stderr; with ``log_file`` (``saves up``), to that file, and only warnings to the
+    terminal, so the person who ran the command sees its messages rather than every step."""
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
     shared: list[Any] = [
@@ -39,14 +42,20 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler()
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+    formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, _flatten_temporal],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    ))
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers[0].setLevel(logging.WARNING)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
     # The ids go into fields (see _flatten_temporal), not appended to the message as a dict.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level.upper())

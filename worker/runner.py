@@ -48,7 +48,7 @@ class Services:
     def activities(self) -> list[Callable[..., Any]]:
         c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
         return [c.fetch_account, c.create_task, c.close_tasks, c.set_risk_status, c.add_note,
-                c.read_health, e.send_email, e.escalate, p.load_playbook,
+                c.read_health, c.assign_owner, e.send_email, e.escalate, p.load_playbook,
                 self.triage_activities.load_triage_rules, self.scan_activities.scan_batch,
                 self.archive_activities.archive_save]
 

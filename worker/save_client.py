@@ -7,9 +7,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -22,19 +19,42 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.crm import CrmAdapter
-from playbook_defs.loader import PlaybookLibrary
+from playbook_defs.loader import PlaybookLibrary, RouteError
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.details import static_summary
 from workflows.models import SaveInput, SaveState, Trigger
 from workflows.save import SaveWorkflow
 
 T = TypeVar("T")
-WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 _ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 
 
 class SaveError(Exception):
     """Something a person asked for that cannot be done; the message says why."""
+
+
+class UnknownAccount(SaveError):
+    """The CRM does not know the account."""
+
+
+class NoRoute(SaveError):
+    """No playbook for this trigger; ``field`` names the request field to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NoSave(SaveError):
+    """The account has no save (never had one, or the id is wrong)."""
+
+
+class Refused(SaveError):
+    """The save refused the action (its validator said why), or the save is closed."""
+
+
+class NotAnswering(SaveError):
+    """The save did not answer in time: no worker, or Temporal unreachable."""
 
 
 def workflow_id(account_id: str) -> str:
@@ -70,15 +90,15 @@ class SaveClient:
         """
         account = await self.crm.get_account(trigger.account_id)
         if account is None:
-            raise SaveError(f"unknown account {trigger.account_id!r}: import it first (saves crm import FILE)")
+            raise UnknownAccount(f"unknown account {trigger.account_id!r}: "
+                                 "import it first (saves crm import FILE)")
         try:
             playbook = (self.library.get(trigger.playbook) if trigger.playbook
                         else self.library.route(trigger.kind, trigger.reason))
-        except KeyError as exc:
-            raise SaveError(exc.args[0]) from exc
+        except RouteError as exc:
+            raise NoRoute(exc.field, exc.message) from exc
         trigger = trigger.model_copy(update={"playbook": playbook.id})
         wf_id = workflow_id(trigger.account_id)
-        running = await self._running(wf_id)
         handle = await self.client.start_workflow(
             SaveWorkflow.run,
             SaveInput(trigger=trigger),
@@ -93,18 +113,25 @@ class SaveClient:
                             f" from {trigger.source}\n\n**Playbook:** {playbook.id} v{playbook.version}"
                             f"\n\n{playbook.summary}"),
         )
-        return TriggerResult(wf_id, handle.result_run_id, playbook.id, merged=running)
+        opener = await self._opening_trigger(wf_id, handle.result_run_id)
+        running_playbook = opener.playbook if opener is not None else playbook.id
+        return TriggerResult(wf_id, handle.result_run_id, running_playbook or playbook.id,
+                             merged=opener is None or opener.trigger_id != trigger.trigger_id)
 
-    async def _running(self, wf_id: str) -> bool:
-        try:
-            desc = await self.client.workflow_service.describe_workflow_execution(
-                DescribeWorkflowExecutionRequest(namespace=self.client.namespace,
-                                                 execution=WorkflowExecution(workflow_id=wf_id)))
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return bool(desc.workflow_execution_info.status == WORKFLOW_EXECUTION_STATUS_RUNNING)
+    async def _opening_trigger(self, wf_id: str, run_id: str | None) -> Trigger | None:
+        """The trigger a run was started with, or None for a run that continued an earlier one.
+
+        Signal-with-start does not say whether it started the run; the run's first event does.
+        """
+        handle = self.client.get_workflow_handle(wf_id, run_id=run_id)
+        async for event in handle.fetch_history_events(page_size=1):
+            attrs = event.workflow_execution_started_event_attributes
+            if attrs.continued_execution_run_id:
+                return None
+            decoded = await self.client.data_converter.decode(attrs.input.payloads, [SaveInput])
+            inp = decoded[0]
+            return inp.trigger if isinstance(inp, SaveInput) and inp.state is None else None
+        return None
 
     def handle(self, account_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id(account_id))
@@ -126,14 +153,14 @@ class SaveClient:
             return await call
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
-            raise SaveError(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
+            raise Refused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
         except WorkflowQueryFailedError as exc:
-            raise SaveError(str(exc)) from exc
+            raise Refused(str(exc)) from exc
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise SaveError("the save did not answer in time; is a worker running?") from exc
+            raise NotAnswering("the save did not answer in time; is a worker running?") from exc
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
-                raise SaveError(f"no save for account {account_id!r}") from exc
+                raise NoSave(f"no save for account {account_id!r}") from exc
             if exc.status is RPCStatusCode.FAILED_PRECONDITION:
-                raise SaveError(f"the save for {account_id!r} is closed: {exc.message}") from exc
-            raise SaveError(exc.message) from exc
+                raise Refused(f"the save for {account_id!r} is closed: {exc.message}") from exc
+            raise NotAnswering(exc.message) from exc

@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     email_from: str = "Customer Success <saves@localhost>"
 
+    webhook_secret: SecretStr | None = None
+    """HMAC secret(s) of signed API requests; comma-separated while rotating (the first one signs).
+    Unset: the secret ``saves up`` wrote to ``data_dir/webhook_secret``."""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_max_body: int = 64 * 1024
+    """Largest request body the API reads, in bytes; larger ones get 413."""
+    api_remember_days: int = 7
+    """How long the API remembers answers to idempotent requests (senders stop redelivering by then)."""
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from activities.contracts import AccountSnapshot, HealthReading
 from playbook_defs.durations import Duration
@@ -53,6 +53,12 @@ class Trigger(_Model):
     note: str = Field(default="", max_length=2000)
     signals: dict[str, SignalValue] = Field(default_factory=dict)
     reported_by: str | None = None
+    # The snapshot that answers "why did this save start?": the rule that fired, and when.
+    rule: Name | None = None
+    """The detection rule that fired, e.g. ``usage_below_50pct`` or a CRM workflow's name."""
+    rule_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    observed_at: AwareDatetime | None = None
+    """When the source saw the signal; the save records separately when it received it."""
 
 
 class TriggerRecord(_Model):
@@ -257,6 +263,22 @@ class RecoveryState(_Model):
     completed: bool = False
 
 
+class OwnerChange(_Model):
+    """A save's owner for a role handed to someone else (seed 004: "swap the CSM if the fit is broken")."""
+
+    number: int
+    role: OwnerRole
+    owner_id: str
+    name: str
+    email: str | None = None
+    previous: str | None = None
+    reason: str = ""
+    by: str | None = None
+    at: datetime
+    synced: bool = False
+    """True once the CRM has the new owner and their open tasks."""
+
+
 class SaveState(_Model):
     """Everything about one save. Returned whole by the ``state`` query."""
 
@@ -289,6 +311,7 @@ class SaveState(_Model):
     run_number: int = 1
     triage: TriageDecision | None = None
     """Red or dead zone, rescue / recover / farewell, and why; None for saves opened before triage."""
+    owner_changes: list[OwnerChange] = Field(default_factory=list)
 
     def escalations_for(self, item: str) -> list[EscalationRecord]:
         return [e for e in self.escalations if e.item == item]
@@ -341,6 +364,17 @@ class RecordOutcome(_Model):
     reason: ShortText
     arr_retained: float | None = Field(default=None, ge=0)
     criteria_met: list[str] = Field(default_factory=list)
+    by: Name | None = None
+
+
+class ReassignOwner(_Model):
+    """Hand the save's work for a role (the CSM by default) to another person."""
+
+    role: OwnerRole = OwnerRole.CSM
+    owner_id: Name
+    name: Name
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)] | None = None
+    reason: str = Field(default="", max_length=2000)
     by: Name | None = None
 
 

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.archive_activities import ArchiveActivities
     from activities.contracts import (
+        AssignOwnerRequest,
         CloseTasksRequest,
         CrmTaskRequest,
         EmailRequest,
@@ -64,7 +65,9 @@ with workflow.unsafe.imports_passed_through():
         FulfilCommitment,
         HelpRequest,
         Outcome,
+        OwnerChange,
         PreviousSave,
+        ReassignOwner,
         RecordOutcome,
         RecordRootCause,
         RecoveryState,
@@ -509,6 +512,9 @@ class SaveWorkflow:
         for commitment in s.commitments:
             if commitment.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL):
                 self._spawn(self._run_commitment(commitment))
+        for change in s.owner_changes:
+            if not change.synced:
+                self._spawn(self._sync_owner(change))
 
     async def _run_commitment(self, c: Commitment) -> None:
         await workflow.wait_condition(lambda: c.status is not CommitmentStatus.AWAITING_APPROVAL)
@@ -1044,3 +1050,37 @@ class SaveWorkflow:
         refusal = triage.override_refusal(s.triage, workflow.now())
         if refusal is not None:
             raise _rejected(refusal)
+
+    # --- owner reassignment ---------------------------------------------------------------------
+
+    @workflow.update(description="Hand the save's work for a role (the CSM by default) to another "
+                                 "person: the CRM owner and that role's open tasks move to them.")
+    def reassign_owner(self, request: ReassignOwner) -> OwnerChange:
+        s = self.s
+        previous = s.account.csm if request.role is OwnerRole.CSM else None
+        change = OwnerChange(number=len(s.owner_changes) + 1, role=request.role, owner_id=request.owner_id,
+                             name=request.name, email=request.email, previous=previous,
+                             reason=request.reason, by=request.by, at=workflow.now())
+        s.owner_changes.append(change)
+        if request.role is OwnerRole.CSM:
+            s.account = s.account.model_copy(update={"csm": request.name, "csm_id": request.owner_id})
+        self._spawn_from_handler(self._sync_owner(change))
+        self._publish()
+        return change
+
+    @reassign_owner.validator
+    def _check_reassign_owner(self, request: ReassignOwner) -> None:
+        s = self._require_active()
+        if request.role is OwnerRole.CSM and s.account.csm_id == request.owner_id:
+            raise _rejected(f"{request.owner_id!r} already owns this save")
+
+    async def _sync_owner(self, change: OwnerChange) -> None:
+        await self._act(CrmActivities.assign_owner,
+                        AssignOwnerRequest(save=self._ref, role=change.role, owner_id=change.owner_id,
+                                           name=change.name, email=change.email, at=change.at),
+                        f"CRM owner for {change.role.value}: {change.name}")
+        change.synced = True
+        text = (f"{change.role.value} reassigned to {change.name}"
+                + (f" (was {change.previous})" if change.previous else "")
+                + (f": {change.reason}" if change.reason else ""))
+        await self._note(f"owner/{change.number}", text)

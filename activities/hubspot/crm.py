@@ -20,6 +20,7 @@ from typing import Any
 
 from activities.contracts import (
     AccountSnapshot,
+    AssignOwnerRequest,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -109,10 +110,15 @@ class HubSpotCrm:
         csm = await self._person(p.get("hubspot_owner_id"))
         renewal = p.get("saves_renewal_date")
         health = _number(p.get("saves_health"))
+        tier = (p.get("saves_tier") or "").strip().lower()
+        if tier not in {t.value for t in Tier}:
+            raise HubSpotError(422, "SAVES_PROPERTY", f"company {company['id']} ({account_id}): saves_tier "
+                               f"{repr(tier) if tier else '(empty)'} must be one of {', '.join(t.value for t in Tier)}",
+                               "POST", "/crm/v3/objects/companies/search")
         return AccountSnapshot(
             account_id=account_id,
             name=p.get("name") or account_id,
-            tier=Tier(p.get("saves_tier") or Tier.MID_MARKET.value),
+            tier=Tier(tier),
             arr=_number(p.get("saves_arr")) or _number(p.get("annualrevenue")) or 0.0,
             renewal_date=date.fromisoformat(renewal[:10]) if renewal else None,
             health=None if health is None else round(health),
@@ -242,3 +248,24 @@ class HubSpotCrm:
         await self.add_note(NoteRequest(
             key=f"{request.save.save_id}/risk/{request.risk.value}/{_ms(request.at)}", save=request.save,
             text=f"Risk status {request.risk.value}: {request.reason}", at=request.at))
+
+    async def assign_owner(self, request: AssignOwnerRequest) -> int:
+        """The company owner (CSM) or ``saves_owner_<role>`` becomes the new owner; this save's open
+        tasks owned by the previous owner move to the new one."""
+        company_id = await self._company_id(request.save.account_id)
+        previous = await self.get_owner(request.save.account_id, request.role)
+        field = "hubspot_owner_id" if request.role is OwnerRole.CSM else f"saves_owner_{request.role.value}"
+        await self.client.request("PATCH", f"/crm/v3/objects/companies/{company_id}",
+                                  {"properties": {field: request.owner_id}})
+        if previous is None or not previous.person_id or previous.person_id == request.owner_id:
+            return 0
+        moving = await self._search("tasks", [
+            {"propertyName": "saves_save_id", "operator": "EQ", "value": request.save.save_id},
+            {"propertyName": "hs_task_status", "operator": "NEQ", "value": CLOSED},
+            {"propertyName": "hubspot_owner_id", "operator": "EQ", "value": previous.person_id}],
+            ["hubspot_owner_id"])
+        for start in range(0, len(moving), 100):
+            await self.client.request("POST", "/crm/v3/objects/tasks/batch/update", {"inputs": [
+                {"id": str(task["id"]), "properties": {"hubspot_owner_id": request.owner_id}}
+                for task in moving[start:start + 100]]})
+        return len(moving)

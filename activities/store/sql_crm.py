@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from activities.contracts import (
     AccountSnapshot,
+    AssignOwnerRequest,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -158,6 +159,23 @@ class SqlCrm:
                 return HealthReading(account_id=account_id, health=None)
             return HealthReading(account_id=account_id, health=account.health,
                                  usage_pct=account.usage_pct)
+
+    async def assign_owner(self, request: AssignOwnerRequest) -> int:
+        account_id, role = request.save.account_id, request.role.value
+        async with self._sessions() as session:
+            owner = await session.get(Owner, (account_id, role))
+            if owner is None:
+                session.add(Owner(account_id=account_id, role=role, owner_id=request.owner_id,
+                                  name=request.name, email=request.email))
+            else:
+                owner.owner_id, owner.name, owner.email = request.owner_id, request.name, request.email
+            moved = await session.execute(
+                update(CrmTask)
+                .where(CrmTask.account_id == account_id, CrmTask.owner_role == role, CrmTask.status == "open")
+                .values(owner_id=request.owner_id, owner_name=request.name)
+            )
+            await session.commit()
+            return int(moved.rowcount or 0)
 
     # --- used by the command line and tests, not by activities ----------------------------
 

@@ -175,6 +175,21 @@ class OutboxEmail(Base):
     sent_at: Mapped[datetime | None]
 
 
+class ApiRequest(Base):
+    """An answer the HTTP API gave to an idempotent request (see ``activities/store/idempotency.py``)."""
+
+    __tablename__ = "api_requests"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
 class ArchivedSave(Base):
     """An ended save: its post-mortem record (JSON) and its zlib-compressed history (see
     ``activities/store/archive.py``); kept after Temporal's retention drops the history."""

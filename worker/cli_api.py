@@ -1,0 +1,53 @@
+"""``saves api`` and ``saves sign``: the HTTP API from the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from worker.api.secrets import NoSecretError, webhook_secrets
+from worker.api.signature import HEADER, sign
+from worker.logs import configure_logging
+from worker.settings import Settings
+
+
+def _secrets(settings: Settings) -> list[str]:
+    try:
+        return webhook_secrets(settings)
+    except NoSecretError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default SAVES_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default SAVES_API_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API (triggers, saves, human actions) against the configured Temporal cluster."""
+    from worker.api.serve import production_app
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    app = production_app(settings, _secrets(settings))
+    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
+                log_level=settings.log_level.lower())
+
+
+def sign_body(
+    file: Annotated[Path | None, typer.Argument(
+        help="File holding the exact request body; '-' or nothing reads standard input.")] = None,
+    header: Annotated[bool, typer.Option(help="Print the whole header line, not only its value.")] = False,
+) -> None:
+    """Print the Saves-Signature for a request body, signed with the configured webhook secret."""
+    body = sys.stdin.buffer.read() if file is None or str(file) == "-" else file.read_bytes()
+    value = sign(_secrets(Settings())[:1], body)
+    typer.echo(f"{HEADER}: {value}" if header else value)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(api)
+    app.command("sign")(sign_body)
