@@ -27,7 +27,7 @@ from workflows.models import (
 from workflows.postmortem import ContactBucket, PostMortem, RecoveryResult, Verdict
 from workflows.save import SaveWorkflow
 
-POLL = timedelta(hours=2)
+POLL = timedelta(hours=8)
 
 
 async def skip(h: Harness, **delta: float) -> None:
