@@ -8,15 +8,13 @@ After an intended change, regenerate the histories: ``python scripts/record_hist
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.models import SaveInput, SaveResult
+from tests.replay_changed import SaveWithAnExtraTimer
 from workflows.save import SaveWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
@@ -53,16 +51,6 @@ async def test_recorded_saves_replay_with_the_current_workflow() -> None:
     failures = await _failures(SaveWorkflow)
     assert failures == {}, ("running saves would break; if the change is intended, regenerate "
                             "with python scripts/record_histories.py: " + repr(failures))
-
-
-@workflow.defn(name="Save")
-class SaveWithAnExtraTimer(SaveWorkflow):
-    """A careless change: a pause before anything else, as if someone added a wait at the start."""
-
-    @workflow.run
-    async def run(self, inp: SaveInput) -> SaveResult:
-        await workflow.sleep(timedelta(seconds=1))
-        return await super().run(inp)
 
 
 async def test_a_non_deterministic_change_fails_the_gate() -> None:
