@@ -86,7 +86,12 @@ def test_save_rates_by_playbook_tier_and_time_to_first_contact() -> None:
     assert (r.commitments_kept, r.commitments_broken, r.commitments_kept_rate_pct) == (4, 2, 66.7)
     assert r.saved_with_outcome == 4 and r.relapsed == 2 and r.relapse_rate_pct == 50.0
     assert r.arr_saved == 360_000 and r.arr_lost == 40_000 + 400_000
-    assert contact_answer(r).startswith("Yes: answering within 48 hours goes with a higher save rate")
+    assert contact_answer(r).startswith("Too few decided saves to tell yet: 3 answered within 48 h, 4 later")
+    more = [*mix(), *(record(20 + i, "value_roi", "smb", Verdict.SAVED, 10) for i in range(2)),
+            *(record(30 + i, "budget", "smb", Verdict.LOST, 100) for i in range(2))]
+    assert contact_answer(build_report(more, Filters(), NOW)).startswith(
+        "Yes: answering within 48 hours goes with a higher save rate. Saves whose first customer "
+        "contact came within 48 h: 100% saved (n=5); 2-7 days: 0% (n=4); over 7 days: 50% (n=2)")
 
 
 def test_filters_since_playbook_tier_and_owner() -> None:
@@ -114,5 +119,5 @@ def test_csv_and_html_carry_the_same_figures() -> None:
 def test_an_empty_archive_gives_an_empty_report_not_an_error() -> None:
     r = build_report([], Filters(), NOW)
     assert r.saves == 0 and r.overall.save_rate_pct is None
-    assert "Not enough decided saves" in contact_answer(r)
+    assert "Too few decided saves" in contact_answer(r)
     assert "<svg" in report_html(r)

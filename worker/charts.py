@@ -75,7 +75,7 @@ def timeline_chart(entries: Sequence[TimelineEntry], start: datetime, end: datet
 
 def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], title: str) -> Markup:
     """One horizontal bar per row, split by outcome, with counts and the save rate."""
-    width, left, right, bar_h, gap = 760, 170, 120, 22, 10
+    width, left, right, bar_h, gap = 860, 230, 130, 22, 10
     height = 30 + len(rows) * (bar_h + gap) + 30
     body = [f'<text x="0" y="16" font-weight="600">{escape(title)}</text>']
     for i, (label, counts) in enumerate(rows):

@@ -13,6 +13,8 @@ from workflows.details import money
 from workflows.postmortem import PostMortem
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+MIN_TO_COMPARE = 5
+"""Decided saves needed on each side of 48 hours before the report answers the question."""
 
 
 def _pct(value: float | None) -> str:
@@ -45,11 +47,12 @@ def postmortem_html(pm: PostMortem) -> str:
 def contact_answer(report: SaveReport) -> str:
     """The 48-hour question, answered in one sentence from this team's own saves."""
     fast, mid, slow = (report.by_first_contact[i] for i in range(3))
-    if fast.save_rate_pct is None or (mid.decided + slow.decided) == 0:
-        return ("Not enough decided saves on both sides of 48 hours to compare yet "
-                f"({fast.decided} answered within 48 h, {mid.decided + slow.decided} later).")
+    later = mid.decided + slow.decided
+    if fast.save_rate_pct is None or fast.decided < MIN_TO_COMPARE or later < MIN_TO_COMPARE:
+        return (f"Too few decided saves to tell yet: {fast.decided} answered within 48 h, {later} later "
+                f"(at least {MIN_TO_COMPARE} on each side are needed to compare).")
     later_saved = mid.saved + mid.partially_saved + slow.saved + slow.partially_saved
-    later_rate = 100 * later_saved / (mid.decided + slow.decided)
+    later_rate = 100 * later_saved / later
     gap = fast.save_rate_pct - later_rate
     verdict = ("Yes: answering within 48 hours goes with a higher save rate"
                if gap >= 10 else "Not clearly: the save rates are close"
