@@ -1,69 +1,127 @@
-"""The README's run command: ``saves up --demo`` starts a real Temporal dev server with its UI, the
-worker and six live demo saves; Ctrl-C stops everything."""
+"""The README's run command, end to end: ``saves up --demo`` starts a real Temporal dev server with
+its UI, the worker, the HTTP API and six live demo saves; a signed curl-style trigger starts one more
+save, which ``saves show`` explains and ``GET /saves`` lists; Ctrl-C stops everything."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import httpx
 from temporalio.client import Client
 
 from tests.conftest import free_port
+from worker.api.signature import HEADER, sign
 from workflows.search_attributes import PLAYBOOK
 
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "worker.cli"]
+DEMO_SAVES = {"save-northwind": "product_issue", "save-bluepeak": "value_roi",
+              "save-harborline": "service_relationship", "save-tinkerbox": "budget",
+              "save-quillstone": "competitive_threat", "save-orbitfoods": "champion_departure"}
 
-def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 90) -> list[str]:
-    assert process.stdout is not None
-    seen: list[str] = []
+
+def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout: float = 90) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
         seen.append(line)
         if text in line:
-            return seen
-    raise AssertionError(f"{text!r} never printed; output was:\n{''.join(seen)}")
+            return line
+    raise AssertionError(f"{text!r} never printed; output so far:\n{''.join(seen)}")
 
 
-async def test_saves_up_demo_shows_six_live_saves_and_stops_cleanly(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
-    env = {**os.environ, "SAVES_UI_PORT": str(ui_port), "SAVES_API_PORT": str(free_port()),
-           "SAVES_LOG_LEVEL": "WARNING", "COLUMNS": "200",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "up", "--demo", "--port", str(port)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+async def _running_saves(client: Client, expected: dict[str, str]) -> dict[str, Any]:
+    listed: dict[str, Any] = {}
+    for _ in range(100):  # visibility is eventually consistent
+        listed = {w.id: w.typed_search_attributes.get(PLAYBOOK) async for w in client.list_workflows(
+            "WorkflowType = 'Save' AND ExecutionStatus = 'Running'")}
+        if listed == expected:
+            break
+        await asyncio.sleep(0.2)
+    return listed
+
+
+async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cleanly(tmp_path: Path) -> None:
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "SAVES_UI_PORT": str(ui_port), "SAVES_API_PORT": str(api_port),
+           "SAVES_LOG_LEVEL": "WARNING", "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+    env.pop("SAVES_WEBHOOK_SECRET", None)
+    env.pop("SAVES_DATA_DIR", None)
+    up = subprocess.Popen([*CLI, "up", "--demo", "--port", str(port)], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen: list[str] = []
     try:
-        output = "".join(_wait_for_line(process, "Demo: six saves open"))
+        lines = _lines(up)
+        api_line = _wait_for(lines, "API: http", seen)
+        _wait_for(lines, "Demo: six saves open", seen)
+        output = "".join(seen)
         assert f"http://localhost:{ui_port}/namespaces/default/workflows" in output
         with urllib.request.urlopen(f"http://localhost:{ui_port}/", timeout=10) as page:
             assert page.status == 200  # the Web UI answers
-
         client = await Client.connect(f"localhost:{port}")
-        expected = {"save-northwind": "product_issue", "save-bluepeak": "value_roi",
-                    "save-harborline": "service_relationship", "save-tinkerbox": "budget",
-                    "save-quillstone": "competitive_threat", "save-orbitfoods": "champion_departure"}
-        listed: dict[str, str | None] = {}
-        for _ in range(100):  # visibility is eventually consistent
-            listed = {w.id: w.typed_search_attributes.get(PLAYBOOK) async for w in client.list_workflows(
-                "WorkflowType = 'Save' AND ExecutionStatus = 'Running'")}
-            if listed == expected:
-                break
-            await asyncio.sleep(0.2)
-        assert listed == expected
-        assert (tmp_path / ".saves" / "temporal.db").exists() and (tmp_path / ".saves" / "crm.db").exists()
+        assert await _running_saves(client, DEMO_SAVES) == DEMO_SAVES
+        data = tmp_path / ".saves"
+        assert (data / "temporal.db").exists() and (data / "crm.db").exists()
+
+        # A CRM webhook, signed as the README shows, starts a seventh save.
+        base = api_line.split("API: ")[1].split()[0]
+        assert base == f"http://127.0.0.1:{api_port}"
+        secret = (data / "webhook_secret").read_text().strip()
+        assert oct((data / "webhook_secret").stat().st_mode)[-3:] == "600"
+        body = json.dumps({"event_id": "sf-42", "account_id": "maplecrest", "kind": "low_usage",
+                           "source": "salesforce", "signals": {"usage_pct": 31},
+                           "rule": "usage_below_50pct", "rule_version": "3"}).encode()
+        json_type = {"content-type": "application/json"}
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            unsigned = await http.post("/triggers", content=body, headers=json_type)
+            assert unsigned.status_code == 401
+            signed = await http.post("/triggers", content=body, headers={**json_type, HEADER: sign([secret], body)})
+            assert signed.status_code == 202, signed.text
+            assert signed.json()["started"] is True and signed.json()["playbook"] == "value_roi"
+            # `saves sign` signs with the same secret the API accepts; a redelivery is a no-op
+            cli_sig = (await asyncio.to_thread(subprocess.run, [*CLI, "sign"], input=body, env=env, cwd=tmp_path,
+                                               check=True, capture_output=True, timeout=60)).stdout.decode().strip()
+            again = await http.post("/triggers", content=body, headers={**json_type, HEADER: cli_sig})
+            assert again.status_code == 202 and again.headers.get("idempotent-replayed") == "true"
+            assert again.json() == signed.json()
+
+        expected = {**DEMO_SAVES, "save-maplecrest": "value_roi"}
+        assert await _running_saves(client, expected) == expected
+        show_env = {**env, "SAVES_TEMPORAL_ADDRESS": f"localhost:{port}"}
+        shown = await asyncio.to_thread(subprocess.run, [*CLI, "show", "maplecrest"], env=show_env, cwd=tmp_path,
+                                        capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert "Why it started: low usage from salesforce; rule usage_below_50pct v3; usage_pct=31" in shown.stdout
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:
-            process.wait(timeout=30)
+            up.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(up.pid, signal.SIGKILL)
             raise
-    assert process.returncode == 0
+    assert up.returncode == 0, "".join(seen)
