@@ -12,10 +12,8 @@ from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store.tables import CrmTask, OutboxEmail
@@ -25,6 +23,7 @@ from worker.demo import load_demo_crm
 from worker.runner import Services, build_services, build_worker
 from worker.save_client import SaveClient, SaveError, TriggerResult, workflow_id
 from worker.settings import Settings
+from worker.settle import settle
 from workflows.models import SaveResult, SaveState, Trigger
 from workflows.save import SaveWorkflow
 
@@ -47,34 +46,6 @@ class SmtpSink:
 
     def to(self, address: str) -> list[Message]:
         return [m for m in self.messages if address in str(m["To"])]
-
-
-_TASK_DONE = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-              EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
-_ACTIVITY_DONE = {
-    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
-    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
-    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
-    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
-}
-
-
-def _in_flight(events: list[HistoryEvent]) -> bool:
-    """A workflow task or an activity is open, or the run just continued as new."""
-    if events and events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-        return True
-    task_open = False
-    activities: set[int] = set()
-    for event in events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
-            task_open = True
-        elif event.event_type in _TASK_DONE:
-            task_open = False
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            activities.add(event.event_id)
-        elif event.event_type in _ACTIVITY_DONE:
-            activities.discard(getattr(event, _ACTIVITY_DONE[event.event_type]).scheduled_event_id)
-    return task_open or bool(activities)
 
 
 @dataclass
@@ -134,24 +105,7 @@ class Harness:
         return await self.saves.state(account)
 
     async def settle(self, account: str) -> None:
-        """Wait until the save's current run has no workflow task or activity in flight.
-
-        While a test does not skip time nothing else can happen then, so a query cannot race a
-        continue-as-new: on the time-skipping server that race leaves a time lock behind, after
-        which every sleep stalls.
-        """
-        handle = self.client.get_workflow_handle(workflow_id(account))
-        for _ in range(1000):
-            try:
-                events = [e async for e in handle.fetch_history_events()]
-            except RPCError as exc:
-                if exc.status is RPCStatusCode.NOT_FOUND:
-                    return
-                raise
-            if not _in_flight(events):
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"save for {account} never settled")
+        await settle(self.client, workflow_id(account))
 
     async def wait_in_stage(self, account: str, stage: str) -> SaveState:
         """Poll until the save reaches ``stage`` (phase changes continue as new, briefly)."""
@@ -182,8 +136,21 @@ class Harness:
         return await self.saves.update(account, update, request)
 
     async def sleep(self, **kw: float) -> None:
-        """Skip time on the test server."""
-        await self.env.sleep(timedelta(**kw))
+        """Skip time on the test server, to a moment rather than by a duration.
+
+        Under heavy CPU load the test server's sleep call sometimes drops (an HTTP/2 error) or
+        stalls; skipping towards a fixed moment makes a retry safe.
+        """
+        target = await self.now() + timedelta(**kw)
+        for attempt in range(8):
+            remaining = target - await self.now()
+            if remaining <= timedelta(0):
+                return
+            try:
+                await asyncio.wait_for(self.env.sleep(remaining), timeout=15)
+            except (RPCError, TimeoutError):
+                if attempt == 7:
+                    raise
 
     async def result(self, account: str) -> SaveResult:
         """Wait for the save to close, skipping time.

