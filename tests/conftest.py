@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,15 +37,23 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    """A real SMTP server (aiosmtpd) in this process, keeping what it receives."""
-    sink = SmtpSink()
+@contextmanager
+def smtp_server(sink: SmtpSink) -> Iterator[SmtpSink]:
+    """Run ``sink`` as a real SMTP server (aiosmtpd) in this process on a free port."""
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     sink.port = controller.port
-    yield sink
-    controller.stop()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server in this process, keeping what it receives."""
+    with smtp_server(SmtpSink()) as sink:
+        yield sink
 
 
 @pytest.fixture

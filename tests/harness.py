@@ -13,7 +13,6 @@ from email.message import Message
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store.tables import CrmTask, OutboxEmail
@@ -23,7 +22,7 @@ from worker.demo import load_demo_crm
 from worker.runner import Services, build_services, build_worker
 from worker.save_client import SaveClient, SaveError, TriggerResult, workflow_id
 from worker.settings import Settings
-from worker.settle import settle
+from worker.settle import settle, skip_to
 from workflows.models import SaveResult, SaveState, Trigger
 from workflows.save import SaveWorkflow
 
@@ -136,21 +135,8 @@ class Harness:
         return await self.saves.update(account, update, request)
 
     async def sleep(self, **kw: float) -> None:
-        """Skip time on the test server, to a moment rather than by a duration.
-
-        Under heavy CPU load the test server's sleep call sometimes drops (an HTTP/2 error) or
-        stalls; skipping towards a fixed moment makes a retry safe.
-        """
-        target = await self.now() + timedelta(**kw)
-        for attempt in range(8):
-            remaining = target - await self.now()
-            if remaining <= timedelta(0):
-                return
-            try:
-                await asyncio.wait_for(self.env.sleep(remaining), timeout=15)
-            except (RPCError, TimeoutError):
-                if attempt == 7:
-                    raise
+        """Skip time on the test server (to a moment, with retries: see ``skip_to``)."""
+        await skip_to(self.env, await self.now() + timedelta(**kw))
 
     async def result(self, account: str) -> SaveResult:
         """Wait for the save to close, skipping time.

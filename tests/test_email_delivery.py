@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
-from aiosmtpd.controller import Controller
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from activities.contracts import EmailReceipt, EmailRequest
 from activities.email_activities import EmailActivities
 from playbook_defs.vocabulary import TriggerKind
-from tests.conftest import free_port
+from tests.conftest import smtp_server
 from tests.harness import Harness, SmtpSink
 from worker.runner import Services
 from worker.settings import Settings
@@ -76,11 +75,8 @@ async def test_a_retried_email_activity_never_sends_twice(
 
 async def test_a_temporary_smtp_failure_is_retried_and_delivered_once(
         time_env: WorkflowEnvironment, settings: Settings) -> None:
-    refusing = RefusesFirstDelivery()
-    controller = Controller(refusing, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        settings = settings.model_copy(update={"smtp_port": controller.port})
+    with smtp_server(RefusesFirstDelivery()) as refusing:
+        settings = settings.model_copy(update={"smtp_port": refusing.port})
         async with Harness.running(time_env, settings, refusing) as h:
             await h.start("northwind", TriggerKind.PRODUCT_GAP)
             await h.sleep(minutes=10)
@@ -88,5 +84,3 @@ async def test_a_temporary_smtp_failure_is_retried_and_delivered_once(
             rows = await h.emails("northwind")
             assert max(r.attempts for r in rows) == 2
             await _assert_each_email_delivered_once(h, "northwind")
-    finally:
-        controller.stop()

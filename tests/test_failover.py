@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -34,7 +33,7 @@ from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
-from tests.conftest import free_port
+from tests.conftest import free_port, smtp_server
 from tests.harness import SmtpSink
 from worker.demo import load_demo_crm
 from worker.save_client import SaveClient, workflow_id
@@ -108,13 +107,11 @@ class GatedSmtp(SmtpSink):
 
 @pytest.fixture
 def gated_smtp() -> Iterator[GatedSmtp]:
-    sink = GatedSmtp()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    sink.port = controller.port
-    yield sink
-    sink.gate.set()
-    controller.stop()
+    with smtp_server(GatedSmtp()) as sink:
+        try:
+            yield sink
+        finally:
+            sink.gate.set()  # release held conversations, or the server cannot stop
 
 
 @contextmanager

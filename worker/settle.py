@@ -1,4 +1,4 @@
-"""Wait until a save has settled before querying it on the time-skipping test server.
+"""Driving saves on the time-skipping test server safely: settle before a query, skip to a moment.
 
 On that server a query that races a run's continue-as-new or completion can leave a time lock
 behind, after which every time skip stalls. When no workflow task or activity is in flight and
@@ -8,11 +8,13 @@ nobody is skipping time, nothing can happen to the save, so a query is safe.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 _TASK_DONE = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
               EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
@@ -40,6 +42,21 @@ def _in_flight(events: list[HistoryEvent]) -> bool:
         elif event.event_type in _ACTIVITY_DONE:
             activities.discard(getattr(event, _ACTIVITY_DONE[event.event_type]).scheduled_event_id)
     return task_open or bool(activities)
+
+
+async def skip_to(env: WorkflowEnvironment, target: datetime, attempts: int = 8,
+                  per_attempt: float = 15) -> None:
+    """Skip the test server's time to ``target``. Under heavy CPU load its sleep call sometimes
+    drops (an HTTP/2 error) or stalls; skipping to a moment, not by a duration, makes a retry safe."""
+    for attempt in range(attempts):
+        remaining = target - await env.get_current_time()
+        if remaining <= timedelta(0):
+            return
+        try:
+            await asyncio.wait_for(env.sleep(remaining), timeout=per_attempt)
+        except (RPCError, TimeoutError):
+            if attempt == attempts - 1:
+                raise
 
 
 async def settle(client: Client, workflow_id: str, attempts: int = 1000) -> None:

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.save_history import RunFacts, fetch_save_runs
@@ -30,7 +29,7 @@ from worker.demo import load_demo_crm
 from worker.runner import Services, build_services, build_worker
 from worker.save_client import SaveClient, SaveError, workflow_id
 from worker.settings import Settings
-from worker.settle import settle
+from worker.settle import settle, skip_to
 from worker.visibility import register_search_attributes
 from workflows.models import (
     AddCommitment,
@@ -126,17 +125,7 @@ class Simulator:
         await self._skip_to(state.opened_at + offset)
 
     async def _skip_to(self, target: datetime) -> None:
-        """Skip server time to ``target``. Under heavy CPU load a sleep call on the test server can
-        drop (an HTTP/2 error) or stall; skipping to a moment, not by a duration, makes a retry safe."""
-        for attempt in range(6):
-            remaining = target - await self.env.get_current_time()
-            if remaining <= timedelta(0):
-                return
-            try:
-                await asyncio.wait_for(self.env.sleep(remaining), timeout=6)
-            except (RPCError, TimeoutError):
-                if attempt == 5:
-                    raise
+        await skip_to(self.env, target, attempts=6, per_attempt=6)
 
     async def _act(self, account: str, update: object, request: object) -> None:
         with contextlib.suppress(SaveError):  # already done, or the save moved on: people slip too
