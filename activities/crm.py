@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from activities.contracts import (
+from playbook_defs.vocabulary import OwnerRole
+from workflows.contracts import (
     AccountSnapshot,
     AssignOwnerRequest,
     CrmTaskRequest,
@@ -15,7 +16,6 @@ from activities.contracts import (
     NoteRequest,
     RiskStatusRequest,
 )
-from playbook_defs.vocabulary import OwnerRole
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import (
+from activities.crm import CrmAdapter
+from activities.logs import activity_log
+from workflows.contracts import (
     UNKNOWN_ACCOUNT,
     AccountSnapshot,
     AssignOwnerRequest,
@@ -16,8 +18,6 @@ from activities.contracts import (
     NoteRequest,
     RiskStatusRequest,
 )
-from activities.crm import CrmAdapter
-from activities.logs import activity_log
 
 
 class CrmActivities:

@@ -7,19 +7,19 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.contracts import (
-    CrmTaskRequest,
-    EmailReceipt,
-    EmailRequest,
-    EscalationRequest,
-    SaveRef,
-)
 from activities.crm import CrmAdapter, Person
 from activities.logs import activity_log
 from activities.mailer import EmailRenderer, SmtpDelivery
 from activities.store.outbox import Outbox, Outgoing
 from playbook_defs.schema import CUSTOMER, Recipient
 from playbook_defs.vocabulary import OwnerRole
+from workflows.contracts import (
+    CrmTaskRequest,
+    EmailReceipt,
+    EmailRequest,
+    EscalationRequest,
+    SaveRef,
+)
 
 
 class EmailActivities:

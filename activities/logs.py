@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from temporalio import activity
 
-from activities.contracts import SaveRef
+from workflows.contracts import SaveRef
 
 
 def activity_log(save: SaveRef | None = None, **extra: Any) -> Any:

@@ -7,9 +7,9 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import INVALID_PLAYBOOK, PlaybookRequest
 from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError, load_playbooks
 from playbook_defs.schema import PlaybookDef
+from workflows.contracts import INVALID_PLAYBOOK, PlaybookRequest
 
 
 class PlaybookActivities:

@@ -20,7 +20,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.contracts import EmailRequest
+from workflows.contracts import EmailRequest
 from workflows.models import SaveInput, SaveState
 from workflows.postmortem import (
     ARCHIVE_ACTIVITY,

@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.scan_contracts import ScanBatchRequest, ScanBatchResult, ScanCounts
 from activities.scan_rules import RANK, AccountSignals, Verdict, evaluate, load_scan_rules
 from activities.store.db import sessions
 from activities.store.sql_crm import SqlCrm
@@ -26,6 +25,7 @@ from playbook_defs.risk_rules import RiskScanRules, ScanRule
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
 from worker.save_client import SaveClient, SaveError
 from workflows.models import Trigger
+from workflows.scan_contracts import ScanBatchRequest, ScanBatchResult, ScanCounts
 
 MAX_PROBLEMS = 5
 

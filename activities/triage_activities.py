@@ -7,10 +7,10 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import INVALID_PLAYBOOK
 from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError
 from playbook_defs.rules_file import load_rules_file, rules_path
 from playbook_defs.triage_rules import TriageRules
+from workflows.contracts import INVALID_PLAYBOOK
 
 TRIAGE_FILE = "triage.yaml"
 

@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import EmailReceipt, EmailRequest
 from activities.email_activities import EmailActivities
 from playbook_defs.vocabulary import TriggerKind
 from tests.conftest import smtp_server
 from tests.harness import Harness, SmtpSink
 from worker.runner import Services
 from worker.settings import Settings
+from workflows.contracts import EmailReceipt, EmailRequest
 
 
 class LostAfterSending(EmailActivities):

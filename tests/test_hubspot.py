@@ -10,13 +10,13 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import CrmTaskRequest, NoteRequest, RiskStatusRequest, SaveRef
 from activities.hubspot.client import HubSpotClient, HubSpotError
 from activities.hubspot.crm import NOTE_TO_COMPANY, TASK_TO_COMPANY, HubSpotCrm
 from playbook_defs.vocabulary import CancellationReason, OwnerRole, RiskColour, Tier, TriggerKind
 from tests.fake_hubspot import TOKEN, FakeHubSpot, running
 from tests.harness import Harness, SmtpSink
 from worker.settings import Settings
+from workflows.contracts import CrmTaskRequest, NoteRequest, RiskStatusRequest, SaveRef
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
 SAVE = SaveRef(account_id="northwind", save_id="save-northwind", playbook_id="product_issue")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from activities.contracts import AssignOwnerRequest, CrmTaskRequest, SaveRef
 from activities.hubspot.client import HubSpotClient
 from activities.hubspot.crm import HubSpotCrm
 from playbook_defs.vocabulary import OwnerRole
 from tests.fake_hubspot import TOKEN, running
 from tests.test_hubspot import seed
+from workflows.contracts import AssignOwnerRequest, CrmTaskRequest, SaveRef
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
 SAVE = SaveRef(account_id="northwind", save_id="save-northwind", playbook_id="service_relationship")

@@ -14,9 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import RiskStatusRequest, SaveRef
 from activities.scan_activities import signals_of
-from activities.scan_contracts import ScanInput, ScanReport
 from activities.scan_rules import AccountSignals, evaluate, load_scan_rules
 from activities.store.crm_generate import add_generated_accounts
 from activities.store.db import sessions
@@ -25,7 +23,9 @@ from playbook_defs.vocabulary import RiskColour, SponsorStatus
 from tests.harness import Harness, SmtpSink
 from tests.stores import BACKENDS, store_url
 from worker.settings import Settings
+from workflows.contracts import RiskStatusRequest, SaveRef
 from workflows.risk_scan import RiskScanWorkflow
+from workflows.scan_contracts import ScanInput, ScanReport
 
 TODAY = date(2026, 11, 2)
 RULES = load_scan_rules()

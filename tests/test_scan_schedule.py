@@ -13,11 +13,11 @@ from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.scan_contracts import ScanReport
 from tests.harness import Harness, SmtpSink
 from worker.schedule import SCHEDULE_ID, ensure_scan_schedule
 from worker.settings import Settings
 from worker.visibility import register_search_attributes
+from workflows.scan_contracts import ScanReport
 
 
 @pytest.fixture

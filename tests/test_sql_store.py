@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import CrmTaskRequest, NoteRequest, SaveRef
 from activities.store.db import create_schema, make_engine
 from activities.store.outbox import Claim, Outbox, Outgoing
 from activities.store.sql_crm import SqlCrm
@@ -20,6 +19,7 @@ from tests.harness import Harness, SmtpSink
 from tests.stores import BACKENDS, store_url
 from worker.demo import load_demo_crm
 from worker.settings import Settings
+from workflows.contracts import CrmTaskRequest, NoteRequest, SaveRef
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
 SAVE = SaveRef(account_id="northwind", save_id="save-northwind", playbook_id="product_issue")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from activities.contracts import AccountSnapshot
 from activities.triage_activities import load_triage_rules
 from playbook_defs.loader import PlaybookError
 from playbook_defs.rules_file import load_rules_file
@@ -23,6 +22,7 @@ from playbook_defs.vocabulary import (
 from tests.harness import Harness, close_to
 from worker.save_client import SaveError
 from workflows import triage
+from workflows.contracts import AccountSnapshot
 from workflows.models import AddCommitment, Trigger
 from workflows.save import SaveWorkflow
 from workflows.triage_models import OverrideTriage, TriageDecision

@@ -9,10 +9,10 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import UNKNOWN_ACCOUNT
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.harness import Harness
 from worker.save_client import SaveError
+from workflows.contracts import UNKNOWN_ACCOUNT
 from workflows.models import SaveInput, Trigger
 from workflows.save import SaveWorkflow
 

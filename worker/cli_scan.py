@@ -10,7 +10,6 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from activities.scan_contracts import ScanReport
 from activities.store.crm_generate import add_generated_accounts
 from activities.store.db import create_schema, make_engine
 from activities.store.sql_crm import SqlCrm
@@ -21,6 +20,7 @@ from worker.save_client import SaveClient, SaveError
 from worker.schedule import SCHEDULE_ID, ensure_scan_schedule, start_scan_now
 from worker.settings import Settings
 from workflows.save import SaveWorkflow
+from workflows.scan_contracts import ScanReport
 from workflows.triage_models import OverrideTriage, TriageDecision
 
 T = TypeVar("T")

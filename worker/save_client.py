@@ -22,6 +22,7 @@ from activities.crm import CrmAdapter
 from playbook_defs.loader import PlaybookLibrary, RouteError
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.details import static_summary
+from workflows.ids import save_workflow_id
 from workflows.models import SaveInput, SaveState, Trigger
 from workflows.save import SaveWorkflow
 
@@ -61,7 +62,7 @@ def workflow_id(account_id: str) -> str:
     """One running save per account: its workflow id is derived from the account id."""
     if not _ACCOUNT_ID.match(account_id):
         raise SaveError(f"invalid account id {account_id!r}: use letters, digits, '.', '_' or '-'")
-    return f"save-{account_id}"
+    return save_workflow_id(account_id)
 
 
 def new_trigger_id() -> str:

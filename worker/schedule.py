@@ -26,10 +26,10 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
-from activities.scan_contracts import ScanInput, ScanReport
 from activities.scan_rules import load_scan_rules
 from playbook_defs.loader import PLAYBOOK_DIR
 from workflows.risk_scan import RiskScanWorkflow
+from workflows.scan_contracts import ScanInput, ScanReport
 
 SCHEDULE_ID = "risk-scan-daily"
 SCAN_WORKFLOW_ID = "risk-scan"

@@ -13,7 +13,6 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from activities.contracts import AccountSnapshot, HealthReading
 from playbook_defs.durations import Duration
 from playbook_defs.schema import EscalationLevel, PlaybookDef
 from playbook_defs.vocabulary import (
@@ -26,6 +25,7 @@ from playbook_defs.vocabulary import (
     Stage,
     TriggerKind,
 )
+from workflows.contracts import AccountSnapshot, HealthReading
 from workflows.triage_models import TriageDecision
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

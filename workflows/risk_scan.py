@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.scan_activities import ScanActivities
-    from activities.scan_contracts import ScanBatchRequest, ScanInput, ScanReport
+    from workflows.scan_contracts import ScanBatchRequest, ScanInput, ScanReport
 
 BATCH_TIMEOUT = timedelta(minutes=10)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,

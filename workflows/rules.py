@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from activities.contracts import AccountSnapshot
 from playbook_defs.schema import PlaybookDef, StepKind
 from playbook_defs.vocabulary import STEP_STAGES, Stage
 from workflows import search_attributes as sa
 from workflows import triage
+from workflows.contracts import AccountSnapshot
 from workflows.models import (
     AutomatedStep,
     CommitmentStatus,

@@ -19,17 +19,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.archive_activities import ArchiveActivities
-    from activities.contracts import (
-        AssignOwnerRequest,
-        CloseTasksRequest,
-        CrmTaskRequest,
-        EmailRequest,
-        EscalationRequest,
-        NoteRequest,
-        PlaybookRequest,
-        RiskStatusRequest,
-        SaveRef,
-    )
     from activities.crm_activities import CrmActivities
     from activities.email_activities import EmailActivities
     from activities.playbook_activities import PlaybookActivities
@@ -53,6 +42,17 @@ with workflow.unsafe.imports_passed_through():
         TriggerKind,
     )
     from workflows import rules, triage, wording
+    from workflows.contracts import (
+        AssignOwnerRequest,
+        CloseTasksRequest,
+        CrmTaskRequest,
+        EmailRequest,
+        EscalationRequest,
+        NoteRequest,
+        PlaybookRequest,
+        RiskStatusRequest,
+        SaveRef,
+    )
     from workflows.details import current_details
     from workflows.models import (
         AddCommitment,

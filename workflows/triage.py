@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from activities.contracts import AccountSnapshot
 from playbook_defs.triage_rules import Condition, SavePath, Strategy, TriageRules, Zone
+from workflows.contracts import AccountSnapshot
 from workflows.models import Trigger
 from workflows.triage_models import OverrideTriage, TriageDecision, TriageOverride
 

@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from activities.contracts import (
+from activities.crm import Person
+from activities.hubspot.client import HubSpotClient, HubSpotError
+from playbook_defs.vocabulary import OwnerRole, Tier
+from workflows.contracts import (
     AccountSnapshot,
     AssignOwnerRequest,
     CrmTaskRequest,
@@ -26,9 +29,6 @@ from activities.contracts import (
     NoteRequest,
     RiskStatusRequest,
 )
-from activities.crm import Person
-from activities.hubspot.client import HubSpotClient, HubSpotError
-from playbook_defs.vocabulary import OwnerRole, Tier
 
 TASK_TO_COMPANY = 192
 NOTE_TO_COMPANY = 190

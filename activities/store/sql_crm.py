@@ -10,14 +10,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from activities.contracts import (
-    AccountSnapshot,
-    AssignOwnerRequest,
-    CrmTaskRequest,
-    HealthReading,
-    NoteRequest,
-    RiskStatusRequest,
-)
 from activities.crm import Person
 from activities.store.db import sessions
 from activities.store.tables import (
@@ -31,6 +23,14 @@ from activities.store.tables import (
     TimelineNote,
 )
 from playbook_defs.vocabulary import AccountFlag, Fit, OwnerRole, SponsorStatus, Tier
+from workflows.contracts import (
+    AccountSnapshot,
+    AssignOwnerRequest,
+    CrmTaskRequest,
+    HealthReading,
+    NoteRequest,
+    RiskStatusRequest,
+)
 
 
 class SqlCrm:
