@@ -28,8 +28,12 @@ class ArchiveActivities:
         runs = await fetch_save_runs(activity.client(), info.workflow_id or "", info.workflow_run_id)
         now = datetime.now(UTC)
         record = postmortem_of(runs, now, final=request)
-        size = await self.archive.put(
-            record, history_document([r.history for r in runs if r.history is not None]), now)
-        activity_log().info("save archived", save_id=record.save_id, runs=len(runs), history_bytes=size,
-                            outcome=record.figures.outcome.value)
+        size = await self.archive.put(record, history_document([r.history for r in runs if r.history is not None]), now)
+        activity_log().info(
+            "save archived",
+            save_id=record.save_id,
+            runs=len(runs),
+            history_bytes=size,
+            outcome=record.figures.outcome.value,
+        )
         return size

@@ -31,7 +31,8 @@ class CrmActivities:
         if account is None:
             raise ApplicationError(
                 f"unknown account {account_id!r}: import it first (saves crm import FILE)",
-                type=UNKNOWN_ACCOUNT, non_retryable=True,
+                type=UNKNOWN_ACCOUNT,
+                non_retryable=True,
             )
         return account
 
@@ -39,8 +40,9 @@ class CrmActivities:
     async def create_task(self, request: CrmTaskRequest) -> CrmTaskRef:
         owner = await self.crm.get_owner(request.save.account_id, request.owner)
         task_id = await self.crm.create_task(request, owner)
-        activity_log(request.save).info("crm task created", key=request.key, task_id=task_id,
-                                        owner_role=request.owner.value)
+        activity_log(request.save).info(
+            "crm task created", key=request.key, task_id=task_id, owner_role=request.owner.value
+        )
         return CrmTaskRef(task_id=task_id, owner_name=owner.name if owner else None)
 
     @activity.defn(name="close_crm_tasks")
@@ -64,6 +66,7 @@ class CrmActivities:
     @activity.defn(name="assign_crm_owner")
     async def assign_owner(self, request: AssignOwnerRequest) -> int:
         moved = await self.crm.assign_owner(request)
-        activity_log(request.save).info("owner reassigned", role=request.role.value,
-                                        owner_id=request.owner_id, tasks_moved=moved)
+        activity_log(request.save).info(
+            "owner reassigned", role=request.role.value, owner_id=request.owner_id, tasks_moved=moved
+        )
         return moved

@@ -23,8 +23,7 @@ from workflows.contracts import (
 
 
 class EmailActivities:
-    def __init__(self, crm: CrmAdapter, outbox: Outbox, renderer: EmailRenderer,
-                 delivery: SmtpDelivery | None) -> None:
+    def __init__(self, crm: CrmAdapter, outbox: Outbox, renderer: EmailRenderer, delivery: SmtpDelivery | None) -> None:
         self.crm = crm
         self.outbox = outbox
         self.renderer = renderer
@@ -35,26 +34,31 @@ class EmailActivities:
             return await self.crm.get_primary_contact(account_id)
         return await self.crm.get_owner(account_id, OwnerRole(to))
 
-    async def _context(self, save: SaveRef, recipient: Person | None,
-                       extra: dict[str, Any]) -> dict[str, Any]:
+    async def _context(self, save: SaveRef, recipient: Person | None, extra: dict[str, Any]) -> dict[str, Any]:
         account = await self.crm.get_account(save.account_id)
         csm = await self.crm.get_owner(save.account_id, OwnerRole.CSM)
         return {
             "account": account.model_dump() if account else {"name": save.account_id},
             "recipient": {"name": recipient.name if recipient else "team"},
-            "csm": {"name": csm.name if csm else "Your customer success manager",
-                    "email": csm.email if csm else None},
+            "csm": {"name": csm.name if csm else "Your customer success manager", "email": csm.email if csm else None},
             **extra,
         }
 
-    async def _send(self, key: str, save: SaveRef, template: str, to: Recipient,
-                    extra: dict[str, Any], at: Any) -> EmailReceipt:
+    async def _send(
+        self, key: str, save: SaveRef, template: str, to: Recipient, extra: dict[str, Any], at: Any
+    ) -> EmailReceipt:
         recipient = await self._recipient(save.account_id, to)
         subject, body = self.renderer.render(template, await self._context(save, recipient, extra))
         email = Outgoing(
-            key=key, account_id=save.account_id, save_id=save.save_id, template=template,
-            recipient=str(to), to_address=recipient.email if recipient else None,
-            to_name=recipient.name if recipient else None, subject=subject, body=body,
+            key=key,
+            account_id=save.account_id,
+            save_id=save.save_id,
+            template=template,
+            recipient=str(to),
+            to_address=recipient.email if recipient else None,
+            to_name=recipient.name if recipient else None,
+            subject=subject,
+            body=body,
         )
         status = await self.outbox.send_once(email, at, self.delivery)
         activity_log(save).info("email", key=key, template=template, to=str(to), status=status)
@@ -63,8 +67,7 @@ class EmailActivities:
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> EmailReceipt:
         """Send one email for a save step; a retry with the same key never sends it twice."""
-        return await self._send(request.key, request.save, request.template, request.to,
-                                request.context, request.at)
+        return await self._send(request.key, request.save, request.template, request.to, request.context, request.at)
 
     @activity.defn(name="escalate")
     async def escalate(self, request: EscalationRequest) -> EmailReceipt:
@@ -72,18 +75,25 @@ class EmailActivities:
         overdue = "overdue" if request.overdue_by == "0" else f"overdue by {request.overdue_by}"
         context = {
             **request.context,
-            "item": request.item, "item_owner": request.item_owner.value,
-            "level": request.level, "overdue": overdue,
-            "due": request.due_at.strftime("%a %d %b %H:%M UTC"), "to_role": request.to.value,
+            "item": request.item,
+            "item_owner": request.item_owner.value,
+            "level": request.level,
+            "overdue": overdue,
+            "due": request.due_at.strftime("%a %d %b %H:%M UTC"),
+            "to_role": request.to.value,
         }
-        receipt = await self._send(request.key, request.save, "escalation", request.to,
-                                   context, request.at)
+        receipt = await self._send(request.key, request.save, "escalation", request.to, context, request.at)
         owner = await self.crm.get_owner(request.save.account_id, request.to)
-        await self.crm.create_task(CrmTaskRequest(
-            key=request.key, save=request.save, owner=request.to,
-            title=f"Escalation L{request.level}: {request.item} is {overdue}",
-            body=f"Owner: {request.item_owner.value}. Due {context['due']}. "
-                 "Unblock it or take it over.",
-            due_at=request.at + timedelta(hours=request.respond_within_hours), at=request.at,
-        ), owner)
+        await self.crm.create_task(
+            CrmTaskRequest(
+                key=request.key,
+                save=request.save,
+                owner=request.to,
+                title=f"Escalation L{request.level}: {request.item} is {overdue}",
+                body=f"Owner: {request.item_owner.value}. Due {context['due']}. Unblock it or take it over.",
+                due_at=request.at + timedelta(hours=request.respond_within_hours),
+                at=request.at,
+            ),
+            owner,
+        )
         return receipt

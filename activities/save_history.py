@@ -91,8 +91,14 @@ class RunFacts:
     def summary(self) -> RunSummary:
         state = self.start.state if self.start else None
         phase = state.stage.value if state is not None else "save"
-        return RunSummary(run_id=self.run_id, phase=phase, started_at=self.started_at,
-                          ended_at=self.ended_at, ended_as=self.ended_as, events=self.events)
+        return RunSummary(
+            run_id=self.run_id,
+            phase=phase,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            ended_as=self.ended_as,
+            events=self.events,
+        )
 
 
 def parse_run(history: WorkflowHistory) -> RunFacts:
@@ -106,7 +112,10 @@ def parse_run(history: WorkflowHistory) -> RunFacts:
         started_at=_time(events[0].event_time),
         start=_decode(started.input.payloads, SaveInput),
         previous_run_id=started.continued_execution_run_id or None,
-        ended_at=None, ended_as="running", events=len(events), history=history,
+        ended_at=None,
+        ended_as="running",
+        events=len(events),
+        history=history,
     )
     for event in events:
         if event.HasField("activity_task_scheduled_event_attributes"):
@@ -115,8 +124,7 @@ def parse_run(history: WorkflowHistory) -> RunFacts:
             if name == "send_email":
                 mail = _decode(attrs.input.payloads, EmailRequest)
                 if mail is not None:
-                    facts.emails.append(EmailEvent(at=_time(event.event_time), template=mail.template,
-                                                   to=str(mail.to)))
+                    facts.emails.append(EmailEvent(at=_time(event.event_time), template=mail.template, to=str(mail.to)))
             elif name == ARCHIVE_ACTIVITY:
                 facts.final = _decode(attrs.input.payloads, ArchiveRequest) or facts.final
     last = events[-1]
@@ -131,8 +139,9 @@ async def fetch_run(client: Client, workflow_id: str, run_id: str | None) -> Run
     return parse_run(history)
 
 
-async def fetch_save_runs(client: Client, workflow_id: str, run_id: str | None = None,
-                          every_save: bool = False) -> list[RunFacts]:
+async def fetch_save_runs(
+    client: Client, workflow_id: str, run_id: str | None = None, every_save: bool = False
+) -> list[RunFacts]:
     """The runs of the save ``run_id`` belongs to (default: the latest run), oldest first.
 
     Walks back along continue-as-new links until the run that opened the save; with
@@ -162,8 +171,9 @@ def final_state(runs: Sequence[RunFacts]) -> tuple[SaveState | None, str, bool]:
     return latest_start, last.ended_as, True
 
 
-def postmortem_of(runs: Sequence[RunFacts], now: datetime, live_state: SaveState | None = None,
-                  final: ArchiveRequest | None = None) -> PostMortem:
+def postmortem_of(
+    runs: Sequence[RunFacts], now: datetime, live_state: SaveState | None = None, final: ArchiveRequest | None = None
+) -> PostMortem:
     """The post-mortem of one save from its runs. ``live_state`` (a query) wins for a running save;
     ``final`` is the state the archive activity was handed (its own run's history is not over yet)."""
     state, status, partial = final_state(runs)
@@ -172,14 +182,25 @@ def postmortem_of(runs: Sequence[RunFacts], now: datetime, live_state: SaveState
     elif live_state is not None and status == "running":
         state, partial = live_state, False
     if state is None:
-        raise HistoryError(f"save {runs[0].save_id} of {runs[0].workflow_id} has no state in its history "
-                           "yet; is a worker running to answer the query?")
+        raise HistoryError(
+            f"save {runs[0].save_id} of {runs[0].workflow_id} has no state in its history "
+            "yet; is a worker running to answer the query?"
+        )
     emails = [mail for run in runs for mail in run.emails]
-    return build_postmortem(state, workflow_id=runs[0].workflow_id, emails=emails,
-                            runs=[r.summary() for r in runs], now=now, status=status, partial=partial)
+    return build_postmortem(
+        state,
+        workflow_id=runs[0].workflow_id,
+        emails=emails,
+        runs=[r.summary() for r in runs],
+        now=now,
+        status=status,
+        partial=partial,
+    )
 
 
 def history_document(histories: Sequence[WorkflowHistory]) -> dict[str, Any]:
     """The runs' histories as one JSON-ready document (what the archive compresses)."""
-    return {"workflow_id": histories[0].workflow_id if histories else None,
-            "runs": [h.to_json_dict() for h in histories]}
+    return {
+        "workflow_id": histories[0].workflow_id if histories else None,
+        "runs": [h.to_json_dict() for h in histories],
+    }

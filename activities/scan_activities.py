@@ -38,10 +38,15 @@ def trigger_id(scan_id: str, account_id: str) -> str:
 
 def signals_of(row: Account) -> AccountSignals:
     return AccountSignals(
-        account_id=row.id, usage_pct=row.usage_pct, health=row.health,
-        onboarding_started=row.onboarding_started, live_since=row.live_since,
-        renewal_date=row.renewal_date, renewal_likelihood=row.renewal_likelihood,
-        payment_overdue_since=row.payment_overdue_since, last_business_review=row.last_business_review,
+        account_id=row.id,
+        usage_pct=row.usage_pct,
+        health=row.health,
+        onboarding_started=row.onboarding_started,
+        live_since=row.live_since,
+        renewal_date=row.renewal_date,
+        renewal_likelihood=row.renewal_likelihood,
+        payment_overdue_since=row.payment_overdue_since,
+        last_business_review=row.last_business_review,
         sponsor_status=SponsorStatus(row.sponsor_status) if row.sponsor_status else None,
     )
 
@@ -54,14 +59,20 @@ def scan_trigger(scan_id: str, row: Account, verdict: Verdict, first: ScanRule) 
         value = getattr(row, name)
         if value is not None:
             signals[name] = value
-    return Trigger(trigger_id=trigger_id(scan_id, row.id), account_id=row.id, kind=first.trigger,
-                   source="risk_scan", note="; ".join(r.because for r in verdict.red)[:2000],
-                   signals=signals)
+    return Trigger(
+        trigger_id=trigger_id(scan_id, row.id),
+        account_id=row.id,
+        kind=first.trigger,
+        source="risk_scan",
+        note="; ".join(r.because for r in verdict.red)[:2000],
+        signals=signals,
+    )
 
 
 class ScanActivities:
-    def __init__(self, engine: AsyncEngine, crm: SqlCrm, playbook_dir: Path = PLAYBOOK_DIR,
-                 save_task_queue: str | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, crm: SqlCrm, playbook_dir: Path = PLAYBOOK_DIR, save_task_queue: str | None = None
+    ) -> None:
         self.engine = engine
         self.crm = crm
         self.playbook_dir = playbook_dir
@@ -82,14 +93,19 @@ class ScanActivities:
         triggered, failed, problems = await self._trigger_saves(request, rules, rows, verdicts, counts)
         await self._write(rows, verdicts, triggered, failed, request.as_of, counts)
         last = rows[-1].id if rows else request.after
-        activity.logger.info("scanned accounts", extra={"after": request.after, "last": last,
-                                                         "accounts": len(rows)})
-        return ScanBatchResult(counts=counts, last_id=last, done=len(rows) < size,
-                               batches_per_run=rules.batches_per_run, problems=problems)
+        activity.logger.info("scanned accounts", extra={"after": request.after, "last": last, "accounts": len(rows)})
+        return ScanBatchResult(
+            counts=counts, last_id=last, done=len(rows) < size, batches_per_run=rules.batches_per_run, problems=problems
+        )
 
-    async def _trigger_saves(self, request: ScanBatchRequest, rules: RiskScanRules, rows: list[Account],
-                             verdicts: dict[str, Verdict], counts: ScanCounts,
-                             ) -> tuple[set[str], set[str], list[str]]:
+    async def _trigger_saves(
+        self,
+        request: ScanBatchRequest,
+        rules: RiskScanRules,
+        rows: list[Account],
+        verdicts: dict[str, Verdict],
+        counts: ScanCounts,
+    ) -> tuple[set[str], set[str], list[str]]:
         """Start or join a save for each account with a red rule that did not fire last scan."""
         queue = request.task_queue or self.save_task_queue or activity.info().task_queue
         saves = SaveClient(activity.client(), queue, load_playbooks(self.playbook_dir), self.crm)
@@ -125,8 +141,15 @@ class ScanActivities:
         activity.heartbeat()
         return triggered, failed, problems
 
-    async def _write(self, rows: list[Account], verdicts: dict[str, Verdict], triggered: set[str],
-                     failed: set[str], at: datetime, counts: ScanCounts) -> None:
+    async def _write(
+        self,
+        rows: list[Account],
+        verdicts: dict[str, Verdict],
+        triggered: set[str],
+        failed: set[str],
+        at: datetime,
+        counts: ScanCounts,
+    ) -> None:
         """Colour each account; a status a save set is raised by the scan but never lowered."""
         changes: list[dict[str, Any]] = []
         history: list[RiskChange] = []
@@ -147,10 +170,20 @@ class ScanActivities:
             if status is not current:
                 counts.status_changed += 1
                 reason = "; ".join(r.because for r in verdict.fired) or "no risk signal"
-                history.append(RiskChange(account_id=row.id, save_id=None, status=status.value,
-                                          reason=f"risk scan: {reason}", at=at))
-            changes.append({"id": row.id, "risk_status": status.value, "risk_set_by": set_by,
-                            "scan_fired": fired, "scanned_at": at})
+                history.append(
+                    RiskChange(
+                        account_id=row.id, save_id=None, status=status.value, reason=f"risk scan: {reason}", at=at
+                    )
+                )
+            changes.append(
+                {
+                    "id": row.id,
+                    "risk_status": status.value,
+                    "risk_set_by": set_by,
+                    "scan_fired": fired,
+                    "scanned_at": at,
+                }
+            )
         if not changes:
             return
         async with sessions(self.engine)() as session, session.begin():

@@ -61,8 +61,7 @@ def holds(check: ScanCheck, a: AccountSignals, today: date) -> bool:
         left = None if a.renewal_date is None else (a.renewal_date - today).days
         results.append(left is not None and 0 <= left < check.renewal_within_days)
     if check.renewal_likelihood_below is not None:
-        results.append(a.renewal_likelihood is not None
-                       and a.renewal_likelihood < check.renewal_likelihood_below)
+        results.append(a.renewal_likelihood is not None and a.renewal_likelihood < check.renewal_likelihood_below)
     if check.payment_overdue_days is not None:
         overdue = _days(a.payment_overdue_since, today)
         results.append(overdue is not None and overdue > check.payment_overdue_days)

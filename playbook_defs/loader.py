@@ -88,8 +88,9 @@ class PlaybookLibrary:
         """
         if kind is TriggerKind.CANCELLATION_REQUEST or (kind is TriggerKind.MANUAL and reason is not None):
             if reason is None:
-                raise RouteError("reason", "a cancellation_request needs a reason to pick the playbook "
-                                 f"(one of: {_REASONS})")
+                raise RouteError(
+                    "reason", f"a cancellation_request needs a reason to pick the playbook (one of: {_REASONS})"
+                )
             for playbook in self.playbooks.values():
                 if reason in playbook.cancellation_reasons:
                     return playbook
@@ -98,8 +99,9 @@ class PlaybookLibrary:
             if kind in playbook.triggers:
                 return playbook
         if kind is TriggerKind.MANUAL:
-            raise RouteError("reason", "a manual trigger needs a playbook or a reason to pick one "
-                             f"(reasons: {_REASONS})")
+            raise RouteError(
+                "reason", f"a manual trigger needs a playbook or a reason to pick one (reasons: {_REASONS})"
+            )
         raise RouteError("kind", f"no playbook answers trigger {kind.value!r}; name a playbook explicitly")
 
     def routes(self) -> dict[str, str | None]:

@@ -62,8 +62,9 @@ class EscalationLevel(_Frozen):
 
 def _check_ladder(ladder: tuple[EscalationLevel, ...] | None, field: str = "") -> None:
     if ladder and any(b.after < a.after for a, b in pairwise(ladder)):
-        raise ValueError(f"{field + ': ' if field else ''}escalation levels must be listed in order of "
-                         "their 'after' delay")
+        raise ValueError(
+            f"{field + ': ' if field else ''}escalation levels must be listed in order of their 'after' delay"
+        )
 
 
 class StepKind(StrEnum):
@@ -138,9 +139,7 @@ class OutcomePolicy(_Frozen):
     """When an outcome is expected, who hears if it is late, and what counts as success."""
 
     deadline: Duration
-    escalation: tuple[EscalationLevel, ...] = (
-        EscalationLevel(after=timedelta(0), to=OwnerRole.CS_MANAGER),
-    )
+    escalation: tuple[EscalationLevel, ...] = (EscalationLevel(after=timedelta(0), to=OwnerRole.CS_MANAGER),)
     success_criteria: tuple[Criterion, ...] = Field(min_length=1)
 
 
@@ -194,9 +193,7 @@ class ExitPlan(_Frozen):
 
     owner: OwnerRole = OwnerRole.CSM
     due_within: Duration = timedelta(days=14)
-    escalation: tuple[EscalationLevel, ...] = (
-        EscalationLevel(after=timedelta(days=3), to=OwnerRole.CS_MANAGER),
-    )
+    escalation: tuple[EscalationLevel, ...] = (EscalationLevel(after=timedelta(days=3), to=OwnerRole.CS_MANAGER),)
     template: TemplateName = "exit_interview"
     close_after: Duration = timedelta(days=30)
 

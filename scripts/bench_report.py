@@ -49,8 +49,11 @@ from worker.visibility import register_search_attributes
 from workflows.models import CompleteTask, RecordOutcome, Trigger
 from workflows.save import SaveWorkflow
 
-PLAYBOOKS = {"value_roi": TriggerKind.LOW_USAGE, "budget": TriggerKind.PAYMENT_PAST_DUE,
-             "product_issue": TriggerKind.PRODUCT_GAP}
+PLAYBOOKS = {
+    "value_roi": TriggerKind.LOW_USAGE,
+    "budget": TriggerKind.PAYMENT_PAST_DUE,
+    "product_issue": TriggerKind.PRODUCT_GAP,
+}
 
 
 def free_port() -> int:
@@ -61,11 +64,17 @@ def free_port() -> int:
 
 def accounts(n: int) -> CrmFile:
     tiers = list(Tier)
-    team = {OwnerRole.CS_MANAGER: OwnerEntry(id="u-dana", name="Dana Reyes"),
-            OwnerRole.CSM: OwnerEntry(id="u-sam", name="Sam Ortiz")}
-    return CrmFile(team=team, accounts=[
-        AccountEntry(id=f"bench-{i:04d}", name=f"Bench account {i}", tier=tiers[i % 3],
-                     arr=10_000 + 100 * i) for i in range(n)])
+    team = {
+        OwnerRole.CS_MANAGER: OwnerEntry(id="u-dana", name="Dana Reyes"),
+        OwnerRole.CSM: OwnerEntry(id="u-sam", name="Sam Ortiz"),
+    }
+    return CrmFile(
+        team=team,
+        accounts=[
+            AccountEntry(id=f"bench-{i:04d}", name=f"Bench account {i}", tier=tiers[i % 3], arr=10_000 + 100 * i)
+            for i in range(n)
+        ],
+    )
 
 
 async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
@@ -74,6 +83,7 @@ async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int) -
     async def one(job: Callable[[], Awaitable[Any]]) -> Any:
         async with gate:
             return await job()
+
     return await asyncio.gather(*(one(j) for j in jobs))
 
 
@@ -90,22 +100,31 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
 
 
 async def close_one(saves: SaveClient, account: str, playbook: str) -> None:
-    await saves.trigger(Trigger(trigger_id=uuid.uuid4().hex, account_id=account, kind=PLAYBOOKS[playbook],
-                                playbook=playbook, source="benchmark"))
+    await saves.trigger(
+        Trigger(
+            trigger_id=uuid.uuid4().hex,
+            account_id=account,
+            kind=PLAYBOOKS[playbook],
+            playbook=playbook,
+            source="benchmark",
+        )
+    )
 
     async def opened() -> bool:
         await saves.state(account)
         return True
+
     await until(opened, f"{account} to open")
     state = await saves.state(account)
-    await saves.update(account, SaveWorkflow.complete_task,
-                       CompleteTask(task_id=state.first_contact.step_id, by="bench"))
-    await saves.update(account, SaveWorkflow.record_outcome,
-                       RecordOutcome(kind=OutcomeKind.LOST, reason="benchmark"))
+    await saves.update(
+        account, SaveWorkflow.complete_task, CompleteTask(task_id=state.first_contact.step_id, by="bench")
+    )
+    await saves.update(account, SaveWorkflow.record_outcome, RecordOutcome(kind=OutcomeKind.LOST, reason="benchmark"))
 
     async def in_exit() -> bool:
         s = await saves.state(account)
         return s.stage.value == "exit" and "exit_interview" in s.tasks
+
     await until(in_exit, f"{account} to reach its exit")
     await saves.update(account, SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
     await saves.handle(account).result()
@@ -135,9 +154,13 @@ async def main(n: int, concurrency: int) -> None:
             names = list(PLAYBOOKS)
             async with build_worker(client, queue, services.activities()):
                 started = time.perf_counter()
-                await gather_limited([
-                    (lambda i=i: close_one(saves, f"bench-{i:04d}", names[i % len(names)]))  # type: ignore[misc]
-                    for i in range(n)], concurrency)
+                await gather_limited(
+                    [
+                        (lambda i=i: close_one(saves, f"bench-{i:04d}", names[i % len(names)]))  # type: ignore[misc]
+                        for i in range(n)
+                    ],
+                    concurrency,
+                )
                 print(f"created {n} closed saves in {time.perf_counter() - started:.0f} s", flush=True)
             archived = await services.archive.records()
             assert len(archived) == n, f"{len(archived)} archived of {n}"
@@ -152,9 +175,11 @@ async def main(n: int, concurrency: int) -> None:
                     while previous:
                         older = await client.get_workflow_handle(wf, run_id=previous).fetch_history()
                         total += len(older.events)
-                        previous = older.events[0].workflow_execution_started_event_attributes \
-                            .continued_execution_run_id
+                        previous = older.events[
+                            0
+                        ].workflow_execution_started_event_attributes.continued_execution_run_id
                     return total
+
                 counts = await gather_limited([(lambda w=w: one(w)) for w in ids], concurrency)  # type: ignore[misc]
                 return sum(counts)
 
@@ -163,6 +188,7 @@ async def main(n: int, concurrency: int) -> None:
 
                 async def one(wf: str) -> Any:
                     return postmortem_of(await _runs(client, wf, every_save=False), now)
+
                 records = await gather_limited([(lambda w=w: one(w)) for w in ids], concurrency)  # type: ignore[misc]
                 return report_html(build_report(records, Filters(), now, source="temporal"))
 
@@ -176,8 +202,10 @@ async def main(n: int, concurrency: int) -> None:
             archive, page = await timed("archive", from_archive)
             print(f"\nhistories: {events} events in {2 * n} runs")
             print(f"report from Temporal / fetch only = {temporal / base:.2f}x")
-            print(f"report from archive  / fetch only = {archive / base:.3f}x "
-                  f"({base / archive:.0f} times faster than just fetching)")
+            print(
+                f"report from archive  / fetch only = {archive / base:.3f}x "
+                f"({base / archive:.0f} times faster than just fetching)"
+            )
             print(f"HTML report: {len(page) / 1024:.0f} KiB")
         finally:
             await services.engine.dispose()
@@ -185,8 +213,7 @@ async def main(n: int, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--saves", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()

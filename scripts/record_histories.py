@@ -26,12 +26,9 @@ OUT = Path(__file__).resolve().parents[1] / "tests" / "histories"
 def scenarios() -> list[Scenario]:
     found = []
     for playbook in ACCOUNTS:
-        found.append(Scenario(playbook, contact_after=timedelta(hours=20), promise="kept",
-                              outcome=OutcomeKind.SAVED))
-        found.append(Scenario(playbook, contact_after=timedelta(hours=60), promise="broken",
-                              outcome=OutcomeKind.LOST))
-    found.append(Scenario("budget", contact_after=timedelta(hours=30), outcome=OutcomeKind.SAVED,
-                          relapse=True))
+        found.append(Scenario(playbook, contact_after=timedelta(hours=20), promise="kept", outcome=OutcomeKind.SAVED))
+        found.append(Scenario(playbook, contact_after=timedelta(hours=60), promise="broken", outcome=OutcomeKind.LOST))
+    found.append(Scenario("budget", contact_after=timedelta(hours=30), outcome=OutcomeKind.SAVED, relapse=True))
     return found
 
 

@@ -57,8 +57,7 @@ def free_port() -> int:
 def shortened_playbooks(target: Path) -> Path:
     shutil.copytree(PLAYBOOK_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     budget = target / "budget.yaml"
-    budget.write_text(budget.read_text().replace("first_contact_within: 48h",
-                                                 f"first_contact_within: {WINDOW}"))
+    budget.write_text(budget.read_text().replace("first_contact_within: 48h", f"first_contact_within: {WINDOW}"))
     return target
 
 
@@ -80,13 +79,22 @@ class Browser:
         self._to_chrome_r, self._to_chrome_w = os.pipe()
         self._from_chrome_r, self._from_chrome_w = os.pipe()
         self._profile = tempfile.TemporaryDirectory(prefix="saves-chromium-")
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-                 "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "about:blank"]
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self._profile.name}",
+            "about:blank",
+        ]
         self.process = subprocess.Popen(
-            ["bash", "-c", f'exec "$0" "$@" 3<&{self._to_chrome_r} 4>&{self._from_chrome_w}',
-             chromium, *flags],
+            ["bash", "-c", f'exec "$0" "$@" 3<&{self._to_chrome_r} 4>&{self._from_chrome_w}', chromium, *flags],
             pass_fds=(self._to_chrome_r, self._from_chrome_w),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(self._to_chrome_r)
         os.close(self._from_chrome_w)
         self._buffer = b""
@@ -119,11 +127,14 @@ class Browser:
     def evaluate(self, expression: str) -> Any:
         return self.page("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
 
-    def open(self, url: str, width: int, height: int, wait_for: str, timeout: float = 30.0,
-             settle: float = 1.5) -> None:
+    def open(
+        self, url: str, width: int, height: int, wait_for: str, timeout: float = 30.0, settle: float = 1.5
+    ) -> None:
         """Load ``url`` at this size and wait until the page shows ``wait_for``."""
-        self.page("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.page(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.page("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
         probe = f"document.body !== null && document.body.innerText.includes({json.dumps(wait_for)})"
@@ -138,7 +149,8 @@ class Browser:
         self.evaluate(
             "(() => { const all = [...document.querySelectorAll('body *')].filter(e =>"
             f" e.childElementCount === 0 && e.textContent.trim() === {json.dumps(heading)});"
-            " if (all.length) all[all.length - 1].scrollIntoView({block: 'start'}); })()")
+            " if (all.length) all[all.length - 1].scrollIntoView({block: 'start'}); })()"
+        )
         time.sleep(0.5)
 
     def screenshot(self, out: Path) -> None:
@@ -155,8 +167,18 @@ class Browser:
         self._profile.cleanup()
 
 
-COLUMNS = ["Status", "Workflow ID", "SavePlaybook", "SaveStage", "SaveRisk", "SaveArr",
-           "SaveFirstContactBroken", "SaveEscalationLevel", "SaveOverdueCount", "SaveOwnerId"]
+COLUMNS = [
+    "Status",
+    "Workflow ID",
+    "SavePlaybook",
+    "SaveStage",
+    "SaveRisk",
+    "SaveArr",
+    "SaveFirstContactBroken",
+    "SaveEscalationLevel",
+    "SaveOverdueCount",
+    "SaveOwnerId",
+]
 
 
 def take_pictures(chromium: str, ui: str, namespace: str, tinkerbox_run: str, out_dir: Path) -> None:
@@ -188,8 +210,12 @@ async def main(out_dir: Path, chromium: str) -> None:
     with tempfile.TemporaryDirectory(prefix="saves-screens-") as tmp:
         base = Path(tmp)
         server = DevServer(base / "saves", port=free_port(), ui_port=free_port())
-        settings = Settings(data_dir=base / "saves", playbook_dir=shortened_playbooks(base / "playbooks"),
-                            temporal_address=server.address, task_queue="save-playbooks")
+        settings = Settings(
+            data_dir=base / "saves",
+            playbook_dir=shortened_playbooks(base / "playbooks"),
+            temporal_address=server.address,
+            task_queue="save-playbooks",
+        )
         await server.start()
         services = None
         try:
@@ -197,16 +223,19 @@ async def main(out_dir: Path, chromium: str) -> None:
             services = await build_services(settings)
             async with build_worker(client, settings.task_queue, services.activities()):
                 await load_demo_crm(services.engine)
-                saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                                   services.crm)
+                saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm)
                 await start_demo_saves(saves)
-                await saves.update("quillstone", SaveWorkflow.record_outcome, RecordOutcome(
-                    kind=OutcomeKind.SAVED, reason="Kept after the roadmap preview", by="Ben Carter"))
+                await saves.update(
+                    "quillstone",
+                    SaveWorkflow.record_outcome,
+                    RecordOutcome(kind=OutcomeKind.SAVED, reason="Kept after the roadmap preview", by="Ben Carter"),
+                )
                 print(f"waiting for tinkerbox to break its {WINDOW} first-contact window ...")
 
                 async def escalated() -> bool:
                     rows = await list_saves(client, f"{BROKEN} AND SaveEscalationLevel >= 1")
                     return any(r.account == "tinkerbox" for r in rows)
+
                 await until(escalated, "tinkerbox to escalate")
 
                 async def in_recovery() -> bool:
@@ -214,10 +243,12 @@ async def main(out_dir: Path, chromium: str) -> None:
                         return (await saves.state("quillstone")).stage.value == "recovery"
                     except SaveError:
                         return False
+
                 await until(in_recovery, "quillstone to reach recovery")
                 run = (await list_saves(client, f"{BROKEN} AND SaveAccountId = 'tinkerbox'"))[0].run_id
-                await asyncio.to_thread(take_pictures, chromium, server.ui_url, settings.temporal_namespace,
-                                        run, out_dir)
+                await asyncio.to_thread(
+                    take_pictures, chromium, server.ui_url, settings.temporal_namespace, run, out_dir
+                )
         finally:
             if services is not None:
                 await services.engine.dispose()
@@ -230,6 +261,7 @@ if __name__ == "__main__":
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
     if not Path(args.chromium).exists():
-        raise SystemExit(f"no chromium at {args.chromium}; on Debian: apt-get install chromium "
-                         "(this script installs nothing itself)")
+        raise SystemExit(
+            f"no chromium at {args.chromium}; on Debian: apt-get install chromium (this script installs nothing itself)"
+        )
     asyncio.run(main(args.out.resolve(), args.chromium))

@@ -24,17 +24,24 @@ class SignedClient:
         self.http = http
         self.secrets = secrets
 
-    async def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
-                      secrets: list[str] | None = None, timestamp: int | None = None,
-                      signature: str | None = None, headers: dict[str, str] | None = None,
-                      ) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        secrets: list[str] | None = None,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         sent = {"content-type": "application/json", **(headers or {})}
         if signature is not None:
             sent[HEADER] = signature
         elif secrets != []:
-            sent[HEADER] = sign(secrets or self.secrets, content,
-                                int(time.time()) if timestamp is None else timestamp)
+            sent[HEADER] = sign(secrets or self.secrets, content, int(time.time()) if timestamp is None else timestamp)
         return await self.http.request(method, path, content=content, headers=sent)
 
     async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
@@ -45,9 +52,12 @@ class SignedClient:
 
 
 @asynccontextmanager
-async def api_client(harness: Harness, secrets: list[str] | None = None,
-                     signing: list[str] | None = None, max_body: int = 64 * 1024,
-                     ) -> AsyncIterator[SignedClient]:
+async def api_client(
+    harness: Harness,
+    secrets: list[str] | None = None,
+    signing: list[str] | None = None,
+    max_body: int = 64 * 1024,
+) -> AsyncIterator[SignedClient]:
     """The API over the harness's saves and store, accepting ``secrets``; requests are signed
     with ``signing``."""
     accepted = secrets or [SECRET]

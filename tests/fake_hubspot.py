@@ -58,9 +58,16 @@ class FakeHubSpot:
             self.associations.append((from_type, from_id, to_type, to_id, type_id))
 
     def add_owner(self, owner_id: str, first: str, last: str, email: str) -> None:
-        self.owners[owner_id] = {"id": owner_id, "email": email, "firstName": first, "lastName": last,
-                                 "userId": int(owner_id), "createdAt": _now(), "updatedAt": _now(),
-                                 "archived": False}
+        self.owners[owner_id] = {
+            "id": owner_id,
+            "email": email,
+            "firstName": first,
+            "lastName": last,
+            "userId": int(owner_id),
+            "createdAt": _now(),
+            "updatedAt": _now(),
+            "archived": False,
+        }
 
     def throttle(self, *retry_after: str) -> None:
         """The next requests get a 429, one per value, each with that ``Retry-After``."""
@@ -70,12 +77,14 @@ class FakeHubSpot:
         return list(self.objects[object_type].values())
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> list[tuple[str, int]]:
-        return [(t_id, type_id) for f_type, f_id, t_type, t_id, type_id in self.associations
-                if (f_type, f_id, t_type) == (from_type, from_id, to_type)]
+        return [
+            (t_id, type_id)
+            for f_type, f_id, t_type, t_id, type_id in self.associations
+            if (f_type, f_id, t_type) == (from_type, from_id, to_type)
+        ]
 
     def creates(self, object_type: str) -> int:
-        return sum(1 for m, p, s in self.requests
-                   if m == "POST" and p == f"/crm/v3/objects/{object_type}" and s == 201)
+        return sum(1 for m, p, s in self.requests if m == "POST" and p == f"/crm/v3/objects/{object_type}" and s == 201)
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -87,13 +96,21 @@ class FakeHubSpot:
         if unique and properties.get(unique):
             for record in self.objects[object_type].values():
                 if record["properties"].get(unique) == properties[unique]:
-                    raise ApiError(409, "CONFLICT", f"A {SINGULAR[object_type]} with {unique}="
-                                   f"{properties[unique]} exists already. Existing ID: {record['id']}")
+                    raise ApiError(
+                        409,
+                        "CONFLICT",
+                        f"A {SINGULAR[object_type]} with {unique}="
+                        f"{properties[unique]} exists already. Existing ID: {record['id']}",
+                    )
         record_id = str(next(self._ids))
         stamp = _now()
-        record = {"id": record_id, "properties": {**properties, "hs_object_id": record_id,
-                                                 "createdate": stamp, "hs_lastmodifieddate": stamp},
-                  "createdAt": stamp, "updatedAt": stamp, "archived": False}
+        record = {
+            "id": record_id,
+            "properties": {**properties, "hs_object_id": record_id, "createdate": stamp, "hs_lastmodifieddate": stamp},
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+        }
         self.objects[object_type][record_id] = record
         for link in body.get("associations") or []:
             to_id = str(link["to"]["id"])
@@ -135,8 +152,7 @@ class FakeHubSpot:
         if op == "NOT_HAS_PROPERTY":
             return value in (None, "")
         number = float(value) if value not in (None, "") else None
-        return number is not None and (number > float(flt["value"]) if op == "GT"
-                                       else number < float(flt["value"]))
+        return number is not None and (number > float(flt["value"]) if op == "GT" else number < float(flt["value"]))
 
     def _search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
         limit = int(body.get("limit", 10))
@@ -145,11 +161,14 @@ class FakeHubSpot:
         groups = body.get("filterGroups") or []
         if len(groups) > 5 or sum(len(g.get("filters", [])) for g in groups) > 18:
             raise ApiError(400, "VALIDATION_ERROR", "too many filters")
-        hits = [r for r in self.objects[object_type].values()
-                if not groups or any(all(self._matches(r, f) for f in g.get("filters", [])) for g in groups)]
+        hits = [
+            r
+            for r in self.objects[object_type].values()
+            if not groups or any(all(self._matches(r, f) for f in g.get("filters", [])) for g in groups)
+        ]
         hits.sort(key=lambda r: int(r["id"]))
         start = int(body.get("after") or 0)
-        page = hits[start:start + limit]
+        page = hits[start : start + limit]
         wanted = body.get("properties") or []
         answer: dict[str, Any] = {"total": len(hits), "results": [self._shaped(r, wanted) for r in page]}
         if start + limit < len(hits):
@@ -163,8 +182,9 @@ class FakeHubSpot:
 
     def handle(self, method: str, path: str, body: dict[str, Any], auth: str | None) -> tuple[int, Any]:
         if self.throttled:
-            raise ApiError(429, "RATE_LIMITS", "You have reached your secondly limit.",
-                           {"Retry-After": self.throttled.pop(0)})
+            raise ApiError(
+                429, "RATE_LIMITS", "You have reached your secondly limit.", {"Retry-After": self.throttled.pop(0)}
+            )
         if auth != f"Bearer {TOKEN}":
             raise ApiError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
         parts = path.strip("/").split("/")
@@ -181,8 +201,11 @@ class FakeHubSpot:
             return 200, self._search(object_type, body)
         if method == "POST" and rest == ["batch", "read"]:
             wanted = body.get("properties") or []
-            found = [self._shaped(self.objects[object_type][str(i["id"])], wanted)
-                     for i in body.get("inputs", []) if str(i["id"]) in self.objects[object_type]]
+            found = [
+                self._shaped(self.objects[object_type][str(i["id"])], wanted)
+                for i in body.get("inputs", [])
+                if str(i["id"]) in self.objects[object_type]
+            ]
             return 200, {"status": "COMPLETE", "results": found, "startedAt": _now(), "completedAt": _now()}
         if method == "POST" and rest == ["batch", "update"]:
             if len(body.get("inputs", [])) > 100:
@@ -196,8 +219,9 @@ class FakeHubSpot:
         if len(rest) == 3 and rest[1] == "associations" and method == "GET":
             self._get(object_type, rest[0])
             kind = f"{SINGULAR[object_type]}_to_{SINGULAR.get(rest[2], rest[2])}"
-            return 200, {"results": [{"id": i, "type": kind}
-                                     for i, _ in self.associated(object_type, rest[0], rest[2])]}
+            return 200, {
+                "results": [{"id": i, "type": kind} for i, _ in self.associated(object_type, rest[0], rest[2])]
+            }
         raise ApiError(404, "OBJECT_NOT_FOUND", f"no such endpoint {method} {path}")
 
 
@@ -220,12 +244,20 @@ def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
                     status, answer = fake.handle(self.command, path, body, self.headers.get("Authorization"))
             except ApiError as exc:
                 status, headers = exc.status, exc.headers
-                answer = {"status": "error", "message": exc.message, "category": exc.category,
-                          "correlationId": f"fake-{len(fake.requests)}"}
+                answer = {
+                    "status": "error",
+                    "message": exc.message,
+                    "category": exc.category,
+                    "correlationId": f"fake-{len(fake.requests)}",
+                }
             except (KeyError, TypeError, ValueError) as exc:
                 status = 400
-                answer = {"status": "error", "message": f"Invalid input: {exc!r}",
-                          "category": "VALIDATION_ERROR", "correlationId": "fake"}
+                answer = {
+                    "status": "error",
+                    "message": f"Invalid input: {exc!r}",
+                    "category": "VALIDATION_ERROR",
+                    "correlationId": "fake",
+                }
             fake.requests.append((self.command, path, status))
             data = json.dumps(answer).encode()
             self.send_response(status)
@@ -253,5 +285,3 @@ def running() -> Iterator[FakeHubSpot]:
     finally:
         server.shutdown()
         server.server_close()
-
-

@@ -57,9 +57,13 @@ class Harness:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink,
-                      activities: Callable[[Services], Sequence[Callable[..., Any]]] | None = None,
-                      ) -> AsyncIterator[Harness]:
+    async def running(
+        cls,
+        env: WorkflowEnvironment,
+        settings: Settings,
+        smtp: SmtpSink,
+        activities: Callable[[Services], Sequence[Callable[..., Any]]] | None = None,
+    ) -> AsyncIterator[Harness]:
         services = await build_services(settings)
         await load_demo_crm(services.engine)
         queue = f"saves-test-{uuid.uuid4().hex[:8]}"
@@ -76,12 +80,27 @@ class Harness:
     def client(self) -> Client:
         return self.env.client
 
-    async def trigger(self, account: str, kind: TriggerKind = TriggerKind.MANUAL, *,
-                      reason: CancellationReason | None = None, playbook: str | None = None,
-                      trigger_id: str | None = None, **extra: Any) -> TriggerResult:
-        return await self.saves.trigger(Trigger(
-            trigger_id=trigger_id or uuid.uuid4().hex, account_id=account, kind=kind, reason=reason,
-            playbook=playbook, source="test", **extra))
+    async def trigger(
+        self,
+        account: str,
+        kind: TriggerKind = TriggerKind.MANUAL,
+        *,
+        reason: CancellationReason | None = None,
+        playbook: str | None = None,
+        trigger_id: str | None = None,
+        **extra: Any,
+    ) -> TriggerResult:
+        return await self.saves.trigger(
+            Trigger(
+                trigger_id=trigger_id or uuid.uuid4().hex,
+                account_id=account,
+                kind=kind,
+                reason=reason,
+                playbook=playbook,
+                source="test",
+                **extra,
+            )
+        )
 
     async def start(self, account: str, kind: TriggerKind = TriggerKind.MANUAL, **kw: Any) -> SaveState:
         await self.trigger(account, kind, **kw)
@@ -123,12 +142,14 @@ class Harness:
         lengths = []
         run_id: str | None = first_run_id
         while run_id:
-            history = await self.client.get_workflow_handle(
-                workflow_id(account), run_id=run_id).fetch_history()
+            history = await self.client.get_workflow_handle(workflow_id(account), run_id=run_id).fetch_history()
             lengths.append(len(history.events))
             last = history.events[-1]
-            run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                      if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+            run_id = (
+                last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                if last.HasField("workflow_execution_continued_as_new_event_attributes")
+                else None
+            )
         return lengths
 
     async def act(self, account: str, update: Any, request: Any) -> Any:

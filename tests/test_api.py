@@ -13,9 +13,15 @@ from tests.harness import Harness
 from worker.api.serve import forget_old_answers
 from worker.api.signature import HEADER, compute, sign
 
-LOW_USAGE = {"account_id": "bluepeak", "kind": "low_usage", "source": "salesforce",
-             "signals": {"usage_pct": 31, "months_live": 7}, "rule": "usage_below_50pct",
-             "rule_version": "3", "observed_at": "2026-11-28T09:00:00Z"}
+LOW_USAGE = {
+    "account_id": "bluepeak",
+    "kind": "low_usage",
+    "source": "salesforce",
+    "signals": {"usage_pct": 31, "months_live": 7},
+    "rule": "usage_below_50pct",
+    "rule_version": "3",
+    "observed_at": "2026-11-28T09:00:00Z",
+}
 
 
 def _trigger(event_id: str, **extra: Any) -> dict[str, Any]:
@@ -29,9 +35,14 @@ async def test_a_signed_trigger_starts_the_save_and_keeps_why(harness: Harness) 
     async with api_client(harness) as api:
         r = await api.post("/triggers", _trigger("sf-001"))
         assert r.status_code == 202, r.text
-        assert r.json() == {"account_id": "bluepeak", "workflow_id": "save-bluepeak",
-                            "run_id": r.json()["run_id"], "trigger_id": "sf-001",
-                            "playbook": "value_roi", "started": True}
+        assert r.json() == {
+            "account_id": "bluepeak",
+            "workflow_id": "save-bluepeak",
+            "run_id": r.json()["run_id"],
+            "trigger_id": "sf-001",
+            "playbook": "value_roi",
+            "started": True,
+        }
         await harness.wait_open("bluepeak")
         shown = await api.get("/saves/bluepeak")
     assert shown.status_code == 200, shown.text
@@ -57,8 +68,10 @@ async def test_missing_wrong_or_stale_signatures_get_401_and_start_nothing(harne
             "no timestamp": await api.post("/triggers", body, signature="v1=" + compute(SECRET, now, b"{}")),
             "garbage": await api.post("/triggers", body, signature="t=abc,v1=zz"),
             "body changed after signing": await api.post(
-                "/triggers", raw=b'{"account_id":"bluepeak","kind":"low_usage"}',
-                signature=sign([SECRET], b'{"account_id":"northwind","kind":"low_usage"}')),
+                "/triggers",
+                raw=b'{"account_id":"bluepeak","kind":"low_usage"}',
+                signature=sign([SECRET], b'{"account_id":"northwind","kind":"low_usage"}'),
+            ),
             "read without signature": await api.get("/saves/bluepeak", secrets=[]),
         }
         just_in_time = await api.post("/triggers", body, timestamp=now - 250)
@@ -116,11 +129,13 @@ async def test_an_idempotency_key_makes_a_human_action_run_once(harness: Harness
 
 async def test_a_failed_request_is_not_remembered_so_a_retry_runs(harness: Harness) -> None:
     async with api_client(harness) as api:
-        too_early = await api.post("/saves/northwind/outcome", {"kind": "saved", "reason": "renewed"},
-                                   headers={"Idempotency-Key": "out-1"})
+        too_early = await api.post(
+            "/saves/northwind/outcome", {"kind": "saved", "reason": "renewed"}, headers={"Idempotency-Key": "out-1"}
+        )
         await harness.start("northwind", playbook="product_issue")
-        retried = await api.post("/saves/northwind/outcome", {"kind": "saved", "reason": "renewed"},
-                                 headers={"Idempotency-Key": "out-1"})
+        retried = await api.post(
+            "/saves/northwind/outcome", {"kind": "saved", "reason": "renewed"}, headers={"Idempotency-Key": "out-1"}
+        )
     assert too_early.status_code == 404
     assert retried.status_code == 200, retried.text
     assert retried.json()["kind"] == "saved"
@@ -168,8 +183,7 @@ async def test_every_kind_of_bad_input_gets_a_clear_4xx(harness: Harness) -> Non
 
 async def test_an_oversized_body_is_refused_before_reading_it_all(harness: Harness) -> None:
     async with api_client(harness, max_body=1024) as api:
-        declared = await api.http.post("/triggers", content=b"x" * 5000,
-                                       headers={HEADER: sign([SECRET], b"x" * 5000)})
+        declared = await api.http.post("/triggers", content=b"x" * 5000, headers={HEADER: sign([SECRET], b"x" * 5000)})
     assert declared.status_code == 413
 
 
@@ -177,8 +191,7 @@ async def test_actions_the_save_refuses_get_409_with_its_reason(harness: Harness
     await harness.start("northwind", playbook="product_issue")
     async with api_client(harness) as api:
         unknown_task = await api.post("/saves/northwind/tasks/no_such_task/complete", {"by": "Sam"})
-        partial = await api.post("/saves/northwind/outcome",
-                                 {"kind": "partially_saved", "reason": "downgrade"})
+        partial = await api.post("/saves/northwind/outcome", {"kind": "partially_saved", "reason": "downgrade"})
         fulfil = await api.post("/saves/northwind/commitments/c9/fulfil", {})
     assert unknown_task.status_code == 409 and "unknown task 'no_such_task'" in unknown_task.json()["message"]
     assert partial.status_code == 409 and "arr_retained" in partial.json()["message"]
@@ -190,10 +203,20 @@ async def test_actions_the_save_refuses_get_409_with_its_reason(harness: Harness
 
 async def test_twenty_concurrent_triggers_give_one_save_with_all_twenty_recorded(harness: Harness) -> None:
     async with api_client(harness) as api:
-        responses = await asyncio.gather(*[
-            api.post("/triggers", {"event_id": f"burst-{n}", "account_id": "orbitfoods",
-                                   "kind": "champion_departure", "source": "crm"})
-            for n in range(20)])
+        responses = await asyncio.gather(
+            *[
+                api.post(
+                    "/triggers",
+                    {
+                        "event_id": f"burst-{n}",
+                        "account_id": "orbitfoods",
+                        "kind": "champion_departure",
+                        "source": "crm",
+                    },
+                )
+                for n in range(20)
+            ]
+        )
     assert [r.status_code for r in responses] == [202] * 20, [r.text for r in responses]
     assert len({r.json()["run_id"] for r in responses}) == 1
     assert sum(r.json()["started"] for r in responses) == 1
@@ -218,28 +241,39 @@ async def test_every_human_action_works_over_http(harness: Harness) -> None:
         await asyncio.sleep(0.02)
     async with api_client(harness) as api:
         state = (await api.get("/saves/harborline")).json()["state"]
-        open_task = next(t for t in state["tasks"].values()
-                         if t["source"] == "step" and t["status"] == "open")
-        done = await api.post(f"/saves/harborline/tasks/{open_task['id']}/complete",
-                              {"by": "Sam Ortiz", "note": "called them"})
-        promise = await api.post("/saves/harborline/commitments",
-                                 {"what": "Response within 4 business hours", "owner": "support",
-                                  "due_at": "2099-01-01T00:00:00Z"})
+        open_task = next(t for t in state["tasks"].values() if t["source"] == "step" and t["status"] == "open")
+        done = await api.post(
+            f"/saves/harborline/tasks/{open_task['id']}/complete", {"by": "Sam Ortiz", "note": "called them"}
+        )
+        promise = await api.post(
+            "/saves/harborline/commitments",
+            {"what": "Response within 4 business hours", "owner": "support", "due_at": "2099-01-01T00:00:00Z"},
+        )
         kept = await api.post("/saves/harborline/commitments/c1/fulfil", {"by": "Tom"})
-        cause = await api.post("/saves/harborline/root-cause",
-                               {"whys": ["Tickets wait days", "No owner for their queue"],
-                                "category": "service", "summary": "Nobody owned their tickets"})
+        cause = await api.post(
+            "/saves/harborline/root-cause",
+            {
+                "whys": ["Tickets wait days", "No owner for their queue"],
+                "category": "service",
+                "summary": "Nobody owned their tickets",
+            },
+        )
         helped = await api.post("/saves/harborline/help", {"role": "support", "what": "Own their queue"})
-        moved = await api.post("/saves/harborline/owner",
-                               {"owner_id": "u-aisha", "name": "Aisha Khan",
-                                "email": "aisha.khan@ourco.example.com", "reason": "fit is broken"})
+        moved = await api.post(
+            "/saves/harborline/owner",
+            {
+                "owner_id": "u-aisha",
+                "name": "Aisha Khan",
+                "email": "aisha.khan@ourco.example.com",
+                "reason": "fit is broken",
+            },
+        )
         same = await api.post("/saves/harborline/owner", {"owner_id": "u-aisha", "name": "Aisha Khan"})
         for _ in range(200):
             if (await harness.state("harborline")).owner_changes[0].synced:
                 break
             await asyncio.sleep(0.02)
-        csm_tasks = [t for t in await harness.crm_tasks("harborline")
-                     if t.owner_role == "csm" and t.status == "open"]
+        csm_tasks = [t for t in await harness.crm_tasks("harborline") if t.owner_role == "csm" and t.status == "open"]
         ended = await api.post("/saves/harborline/outcome", {"kind": "saved", "reason": "renewed"})
     assert done.status_code == 200 and done.json()["status"] == "done", done.text
     assert promise.status_code == 201 and promise.json()["id"] == "c1", promise.text
@@ -263,10 +297,19 @@ async def test_the_openapi_document_describes_every_endpoint(harness: Harness) -
     async with api_client(harness) as api:
         doc = (await api.http.get("/openapi.json")).json()
     paths = set(doc["paths"])
-    assert {"/triggers", "/saves", "/saves/{account_id}", "/saves/{account_id}/tasks/{task_id}/complete",
-            "/saves/{account_id}/commitments", "/saves/{account_id}/commitments/{commitment_id}/fulfil",
-            "/saves/{account_id}/root-cause", "/saves/{account_id}/help", "/saves/{account_id}/owner",
-            "/saves/{account_id}/outcome", "/saves/{account_id}/triage"} <= paths
+    assert {
+        "/triggers",
+        "/saves",
+        "/saves/{account_id}",
+        "/saves/{account_id}/tasks/{task_id}/complete",
+        "/saves/{account_id}/commitments",
+        "/saves/{account_id}/commitments/{commitment_id}/fulfil",
+        "/saves/{account_id}/root-cause",
+        "/saves/{account_id}/help",
+        "/saves/{account_id}/owner",
+        "/saves/{account_id}/outcome",
+        "/saves/{account_id}/triage",
+    } <= paths
     kinds = doc["components"]["schemas"]["TriggerKind"]["enum"]
     assert "champion_departure" in kinds and "manual" in kinds
 
@@ -274,8 +317,9 @@ async def test_the_openapi_document_describes_every_endpoint(harness: Harness) -
 async def test_a_cs_manager_overrides_the_triage_over_http(harness: Harness) -> None:
     await harness.start("northwind", playbook="product_issue")
     async with api_client(harness) as api:
-        changed = await api.post("/saves/northwind/triage",
-                                 {"strategy": "recover", "reason": "shared effort", "by": "Dana Reyes"})
+        changed = await api.post(
+            "/saves/northwind/triage", {"strategy": "recover", "reason": "shared effort", "by": "Dana Reyes"}
+        )
         again = await api.post("/saves/northwind/triage", {"reason": "second thoughts", "by": "Dana Reyes"})
         unsigned_zone = await api.post("/saves/northwind/triage", {"zone": "grey", "reason": "x", "by": "D"})
     assert changed.status_code == 200, changed.text

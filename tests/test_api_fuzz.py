@@ -13,36 +13,59 @@ from playbook_defs.vocabulary import CancellationReason, OutcomeKind, OwnerRole,
 from tests.api_client import SignedClient, api_client
 from tests.harness import Harness
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                    st.text(max_size=30))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
-accounts = (st.sampled_from(["bluepeak", "northwind", "nobody", "bad id", "", "x" * 200])
-            | st.text(max_size=20))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30))
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+accounts = st.sampled_from(["bluepeak", "northwind", "nobody", "bad id", "", "x" * 200]) | st.text(max_size=20)
 kinds = st.sampled_from([k.value for k in TriggerKind]) | st.text(max_size=15) | json_values
 reasons = st.sampled_from([r.value for r in CancellationReason]) | json_values
 when = st.datetimes().map(lambda d: d.isoformat()) | st.text(max_size=25)
-triggers = st.fixed_dictionaries({"account_id": accounts, "kind": kinds}, optional={
-    "event_id": st.text(max_size=140) | json_values, "reason": reasons,
-    "playbook": st.sampled_from(["budget", "value_roi", "nope"]) | json_values,
-    "source": st.text(max_size=220), "note": st.text(max_size=50),
-    "signals": st.dictionaries(st.text(max_size=110), json_values, max_size=5) | json_values,
-    "rule": st.text(max_size=30), "rule_version": st.text(max_size=70), "observed_at": when,
-    "reported_by": json_values, "unexpected": json_values,
-})
-actions = st.fixed_dictionaries({}, optional={
-    "by": st.text(max_size=30) | json_values, "note": st.text(max_size=30), "approved": json_values,
-    "what": st.text(max_size=30), "owner": st.sampled_from([r.value for r in OwnerRole]) | json_values,
-    "due_in": st.sampled_from(["7d", "0d", "-1d", "2w", "soon"]) | json_values, "due_at": when,
-    "discount_pct": json_values, "whys": st.lists(st.text(max_size=20), max_size=7) | json_values,
-    "category": st.sampled_from(["product", "value", "other"]) | json_values, "summary": st.text(max_size=20),
-    "role": st.sampled_from([r.value for r in OwnerRole]) | json_values,
-    "kind": st.sampled_from([k.value for k in OutcomeKind]) | json_values, "reason": st.text(max_size=20),
-    "arr_retained": json_values, "criteria_met": json_values, "owner_id": st.text(max_size=20),
-    "name": st.text(max_size=20), "email": st.text(max_size=20),
-})
+triggers = st.fixed_dictionaries(
+    {"account_id": accounts, "kind": kinds},
+    optional={
+        "event_id": st.text(max_size=140) | json_values,
+        "reason": reasons,
+        "playbook": st.sampled_from(["budget", "value_roi", "nope"]) | json_values,
+        "source": st.text(max_size=220),
+        "note": st.text(max_size=50),
+        "signals": st.dictionaries(st.text(max_size=110), json_values, max_size=5) | json_values,
+        "rule": st.text(max_size=30),
+        "rule_version": st.text(max_size=70),
+        "observed_at": when,
+        "reported_by": json_values,
+        "unexpected": json_values,
+    },
+)
+actions = st.fixed_dictionaries(
+    {},
+    optional={
+        "by": st.text(max_size=30) | json_values,
+        "note": st.text(max_size=30),
+        "approved": json_values,
+        "what": st.text(max_size=30),
+        "owner": st.sampled_from([r.value for r in OwnerRole]) | json_values,
+        "due_in": st.sampled_from(["7d", "0d", "-1d", "2w", "soon"]) | json_values,
+        "due_at": when,
+        "discount_pct": json_values,
+        "whys": st.lists(st.text(max_size=20), max_size=7) | json_values,
+        "category": st.sampled_from(["product", "value", "other"]) | json_values,
+        "summary": st.text(max_size=20),
+        "role": st.sampled_from([r.value for r in OwnerRole]) | json_values,
+        "kind": st.sampled_from([k.value for k in OutcomeKind]) | json_values,
+        "reason": st.text(max_size=20),
+        "arr_retained": json_values,
+        "criteria_met": json_values,
+        "owner_id": st.text(max_size=20),
+        "name": st.text(max_size=20),
+        "email": st.text(max_size=20),
+    },
+)
 item = st.sampled_from(["c1", "root_cause", "discovery_call", "nope"]) | st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyz_-.0123456789", min_size=1, max_size=12)
+    alphabet="abcdefghijklmnopqrstuvwxyz_-.0123456789", min_size=1, max_size=12
+)
 account_path = st.sampled_from(["northwind", "bluepeak", "nobody"])
 requests = st.one_of(
     st.tuples(st.just("/triggers"), triggers),
@@ -55,10 +78,18 @@ requests = st.one_of(
     st.tuples(st.builds(lambda a: f"/saves/{a}/help", account_path), actions),
     st.tuples(st.builds(lambda a: f"/saves/{a}/owner", account_path), actions),
     st.tuples(st.builds(lambda a: f"/saves/{a}/outcome", account_path), actions),
-    st.tuples(st.builds(lambda a: f"/saves/{a}/triage", account_path), st.fixed_dictionaries({}, optional={
-        "zone": st.sampled_from(["red_zone", "dead_zone", "grey"]) | json_values,
-        "strategy": st.sampled_from(["rescue", "recover", "farewell"]) | json_values,
-        "reason": st.text(max_size=20) | json_values, "by": st.text(max_size=20) | json_values})),
+    st.tuples(
+        st.builds(lambda a: f"/saves/{a}/triage", account_path),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "zone": st.sampled_from(["red_zone", "dead_zone", "grey"]) | json_values,
+                "strategy": st.sampled_from(["rescue", "recover", "farewell"]) | json_values,
+                "reason": st.text(max_size=20) | json_values,
+                "by": st.text(max_size=20) | json_values,
+            },
+        ),
+    ),
 )
 
 

@@ -30,18 +30,27 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal")
     assert path, "the temporal CLI is missing: pip install -e ."
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path, data_converter=pydantic_data_converter, search_attributes=ALL_KEYS,
-        dev_server_extra_args=["--log-level", "error"])
+        dev_server_existing_path=path,
+        data_converter=pydantic_data_converter,
+        search_attributes=ALL_KEYS,
+        dev_server_extra_args=["--log-level", "error"],
+    )
     yield env
     await env.shutdown()
 
 
 def saves(data_dir: Path, address: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``saves`` command line in a fresh process, configured by environment variables only."""
-    env = {**os.environ, "SAVES_TEMPORAL_ADDRESS": address, "SAVES_DATA_DIR": str(data_dir),
-           "SAVES_TASK_QUEUE": QUEUE, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    env = {
+        **os.environ,
+        "SAVES_TEMPORAL_ADDRESS": address,
+        "SAVES_DATA_DIR": str(data_dir),
+        "SAVES_TASK_QUEUE": QUEUE,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 async def _state(data_dir: Path, address: str, account: str) -> dict[str, Any]:
@@ -55,7 +64,8 @@ async def _state(data_dir: Path, address: str, account: str) -> dict[str, Any]:
 
 
 async def test_a_csm_starts_a_save_and_works_it_from_the_command_line(
-        dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     address = dev_env.client.service_client.config.target_host
     settings = Settings(data_dir=tmp_path, temporal_address=address, task_queue=QUEUE)
     services = await build_services(settings)
@@ -63,8 +73,18 @@ async def test_a_csm_starts_a_save_and_works_it_from_the_command_line(
     try:
         async with build_worker(dev_env.client, QUEUE, services.activities()):
             started = await asyncio.to_thread(
-                saves, tmp_path, address, "trigger", "northwind", "--kind", "support_escalation",
-                "--note", "14 tickets in 60 days", "--signal", "tickets=14")
+                saves,
+                tmp_path,
+                address,
+                "trigger",
+                "northwind",
+                "--kind",
+                "support_escalation",
+                "--note",
+                "14 tickets in 60 days",
+                "--signal",
+                "tickets=14",
+            )
             assert started.returncode == 0, started.stderr
             assert "save-northwind" in started.stdout and "product_issue" in started.stdout
 
@@ -73,15 +93,17 @@ async def test_a_csm_starts_a_save_and_works_it_from_the_command_line(
             assert state["triggers"][0]["trigger"]["signals"] == {"tickets": 14}
             assert state["tasks"]["acknowledgment_call"]["status"] == "open"
 
-            done = await asyncio.to_thread(saves, tmp_path, address, "task", "complete", "northwind",
-                                           "acknowledgment_call", "--by", "Sam Ortiz")
+            done = await asyncio.to_thread(
+                saves, tmp_path, address, "task", "complete", "northwind", "acknowledgment_call", "--by", "Sam Ortiz"
+            )
             assert done.returncode == 0, done.stderr
             state = await _state(tmp_path, address, "northwind")
             assert state["tasks"]["acknowledgment_call"]["status"] == "done"
             assert state["first_contact"]["kept"] is True
 
-            again = await asyncio.to_thread(saves, tmp_path, address, "task", "complete", "northwind",
-                                            "acknowledgment_call")
+            again = await asyncio.to_thread(
+                saves, tmp_path, address, "task", "complete", "northwind", "acknowledgment_call"
+            )
             assert again.returncode != 0 and "already done" in again.stderr
 
             shown = await asyncio.to_thread(saves, tmp_path, address, "show", "northwind")

@@ -77,8 +77,7 @@ def test_every_service_the_application_needs_is_there(services: dict[str, Any]) 
     assert not missing, f"docker-compose.yml lacks {missing}"
 
 
-def test_the_application_is_configured_only_with_variables_the_settings_know(
-        services: dict[str, Any]) -> None:
+def test_the_application_is_configured_only_with_variables_the_settings_know(services: dict[str, Any]) -> None:
     known = {f"SAVES_{name.upper()}" for name in Settings.model_fields}
     for name in APP_SERVICES:
         unknown = set(_env(services[name])) - known
@@ -87,8 +86,7 @@ def test_the_application_is_configured_only_with_variables_the_settings_know(
     assert docker_env <= known, f"Dockerfile sets unknown {sorted(docker_env - known)}"
 
 
-def test_the_values_given_are_valid_settings(services: dict[str, Any],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_values_given_are_valid_settings(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     for name in APP_SERVICES:
         for key, value in _env(services[name]).items():
             monkeypatch.setenv(key, value)
@@ -98,9 +96,12 @@ def test_the_values_given_are_valid_settings(services: dict[str, Any],
 
 
 def test_the_code_reads_the_environment_only_through_the_settings() -> None:
-    readers = [str(p.relative_to(ROOT)) for d in ("workflows", "activities", "worker", "playbook_defs")
-               for p in (ROOT / d).rglob("*.py")
-               if re.search(r"os\.environ|os\.getenv|getenv\(", p.read_text())]
+    readers = [
+        str(p.relative_to(ROOT))
+        for d in ("workflows", "activities", "worker", "playbook_defs")
+        for p in (ROOT / d).rglob("*.py")
+        if re.search(r"os\.environ|os\.getenv|getenv\(", p.read_text())
+    ]
     assert readers == [], f"read the environment through worker.settings.Settings instead: {readers}"
 
 
@@ -149,14 +150,20 @@ def test_addresses_credentials_and_namespace_line_up(services: dict[str, Any]) -
         db = _env(services[url.host or ""])
         assert url.drivername == "postgresql+asyncpg"
         assert (url.username, url.password, url.database, url.port) == (
-            db["POSTGRES_USER"], db["POSTGRES_PASSWORD"], db["POSTGRES_DB"], 5432)
+            db["POSTGRES_USER"],
+            db["POSTGRES_PASSWORD"],
+            db["POSTGRES_DB"],
+            5432,
+        )
         namespace = env["SAVES_TEMPORAL_NAMESPACE"]
         assert _env(services["temporal-namespace"])["NAMESPACE"] == namespace
         assert _env(services["temporal-ui"])["TEMPORAL_DEFAULT_NAMESPACE"] == namespace
     temporal, temporal_db = _env(services["temporal"]), _env(services["temporal-db"])
     assert temporal["POSTGRES_SEEDS"] in services
     assert (temporal["POSTGRES_USER"], temporal["POSTGRES_PWD"]) == (
-        temporal_db["POSTGRES_USER"], temporal_db["POSTGRES_PASSWORD"])
+        temporal_db["POSTGRES_USER"],
+        temporal_db["POSTGRES_PASSWORD"],
+    )
     assert temporal["DB"] == "postgres12" and temporal["VISIBILITY_DBNAME"] == "temporal_visibility"
     assert "--ep temporal-db" in services["temporal-schema"]["command"][0]
     assert _env(services["temporal-schema"])["SQL_PASSWORD"] == temporal_db["POSTGRES_PASSWORD"]

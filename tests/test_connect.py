@@ -29,9 +29,9 @@ api_key = "cloud-key"
 address = "temporal.internal:7233"
 namespace = "saves"
 [profile.onprem.tls]
-server_ca_cert_path = "{tmp_path / 'ca.pem'}"
-client_cert_path = "{tmp_path / 'client.pem'}"
-client_key_path = "{tmp_path / 'client.key'}"
+server_ca_cert_path = "{tmp_path / "ca.pem"}"
+client_cert_path = "{tmp_path / "client.pem"}"
+client_key_path = "{tmp_path / "client.key"}"
 server_name = "temporal.internal"
 """)
     return path
@@ -39,15 +39,25 @@ server_name = "temporal.internal"
 
 @pytest.fixture(autouse=True)
 def _no_ambient_temporal_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
-                 "TEMPORAL_CONFIG_FILE", "TEMPORAL_TLS"):
+    for name in (
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_PROFILE",
+        "TEMPORAL_CONFIG_FILE",
+        "TEMPORAL_TLS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
 def test_without_a_profile_the_defaults_are_a_local_server() -> None:
     options = connect_options(Settings())
     assert (options.address, options.namespace, options.tls, options.api_key) == (
-        "localhost:7233", "default", False, None)
+        "localhost:7233",
+        "default",
+        False,
+        None,
+    )
 
 
 def test_a_temporal_cloud_profile_gives_address_namespace_api_key_and_tls(profiles: Path) -> None:
@@ -66,7 +76,8 @@ def test_an_mtls_profile_reads_the_certificates(profiles: Path) -> None:
 
 
 def test_saves_variables_that_are_set_win_over_the_profile_and_temporal_variables_over_the_file(
-        profiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    profiles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SAVES_TEMPORAL_PROFILE", "cloud")
     monkeypatch.setenv("SAVES_TEMPORAL_CONFIG_FILE", str(profiles))
     monkeypatch.setenv("SAVES_TEMPORAL_NAMESPACE", "saves-staging.a1b2c")
@@ -86,12 +97,19 @@ def test_tls_files_and_an_api_key_from_saves_variables(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(b"CA")
     (tmp_path / "c.pem").write_bytes(b"CERT")
     (tmp_path / "c.key").write_bytes(b"KEY")
-    options = connect_options(Settings(temporal_tls_ca=tmp_path / "ca.pem",
-                                       temporal_tls_cert=tmp_path / "c.pem",
-                                       temporal_tls_key=tmp_path / "c.key"))
+    options = connect_options(
+        Settings(
+            temporal_tls_ca=tmp_path / "ca.pem",
+            temporal_tls_cert=tmp_path / "c.pem",
+            temporal_tls_key=tmp_path / "c.key",
+        )
+    )
     assert isinstance(options.tls, TLSConfig)
     assert (options.tls.server_root_ca_cert, options.tls.client_cert, options.tls.client_private_key) == (
-        b"CA", b"CERT", b"KEY")
+        b"CA",
+        b"CERT",
+        b"KEY",
+    )
     assert connect_options(Settings(temporal_api_key=SecretStr("k"))).tls is True
 
 

@@ -60,7 +60,8 @@ async def _assert_each_email_delivered_once(h: Harness, account: str) -> None:
 
 
 async def test_a_retried_email_activity_never_sends_twice(
-        time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink) -> None:
+    time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
+) -> None:
     async with Harness.running(time_env, settings, smtp, activities=_with_flaky_email) as h:
         await h.start("northwind", TriggerKind.PRODUCT_GAP)
         await h.sleep(minutes=10)
@@ -74,7 +75,8 @@ async def test_a_retried_email_activity_never_sends_twice(
 
 
 async def test_a_temporary_smtp_failure_is_retried_and_delivered_once(
-        time_env: WorkflowEnvironment, settings: Settings) -> None:
+    time_env: WorkflowEnvironment, settings: Settings
+) -> None:
     with smtp_server(RefusesFirstDelivery()) as refusing:
         settings = settings.model_copy(update={"smtp_port": refusing.port})
         async with Harness.running(time_env, settings, refusing) as h:

@@ -32,8 +32,7 @@ async def sleep_until(h: Harness, moment: datetime, plus: timedelta = timedelta(
         await h.sleep(seconds=remaining.total_seconds())
 
 
-async def test_nothing_done_for_48_hours_escalates_to_the_cs_manager_then_the_executive(
-        harness: Harness) -> None:
+async def test_nothing_done_for_48_hours_escalates_to_the_cs_manager_then_the_executive(harness: Harness) -> None:
     # Value/ROI playbook: first contact within 48 h; ladder: CS manager at once, executive 48 h later.
     state = await harness.start("bluepeak", TriggerKind.LOW_USAGE)
     deadline = state.first_contact.deadline
@@ -71,8 +70,7 @@ async def test_completing_a_task_stops_its_ladder(harness: Harness) -> None:
     state = await harness.start("bluepeak", TriggerKind.LOW_USAGE)
     deadline = state.first_contact.deadline
     await sleep_until(harness, deadline, timedelta(hours=1))
-    await harness.act("bluepeak", SaveWorkflow.complete_task,
-                      CompleteTask(task_id="discovery_call", by="Aisha Khan"))
+    await harness.act("bluepeak", SaveWorkflow.complete_task, CompleteTask(task_id="discovery_call", by="Aisha Khan"))
     await sleep_until(harness, deadline, timedelta(days=5))
     state = await harness.state("bluepeak")
     assert [e.level for e in state.escalations if e.item == "task/discovery_call"] == [1]
@@ -98,33 +96,38 @@ async def test_first_contact_within_the_limit_keeps_the_rule(harness: Harness) -
 async def test_an_overdue_commitment_escalates_and_counts_as_broken(harness: Harness) -> None:
     await harness.start("harborline", TriggerKind.SPONSOR_DISENGAGED)
     await harness.act("harborline", SaveWorkflow.complete_task, CompleteTask(task_id="apology_call"))
-    c = await harness.act("harborline", SaveWorkflow.add_commitment, AddCommitment(
-        what="Weekly check-in every Tuesday 10am", owner=OwnerRole.CSM, due_in=timedelta(days=3)))
+    c = await harness.act(
+        "harborline",
+        SaveWorkflow.add_commitment,
+        AddCommitment(what="Weekly check-in every Tuesday 10am", owner=OwnerRole.CSM, due_in=timedelta(days=3)),
+    )
     assert c.id == "c1" and c.status.value == "open"
     await sleep_until(harness, c.due_at, timedelta(hours=1))
     state = await harness.state("harborline")
-    assert [(e.level, e.to) for e in state.escalations if e.item == "commitment/c1"] == [
-        (1, OwnerRole.CS_MANAGER)]
+    assert [(e.level, e.to) for e in state.escalations if e.item == "commitment/c1"] == [(1, OwnerRole.CS_MANAGER)]
     assert state.commitments[0].overdue
     crm = [t for t in await harness.crm_tasks("harborline") if "commitment/c1" in t.key]
     assert {t.owner_role for t in crm} == {"csm", "cs_manager"}
 
     await sleep_until(harness, c.due_at, timedelta(hours=25))  # ladder: executive after 24 h
-    done = await harness.act("harborline", SaveWorkflow.fulfil_commitment,
-                             FulfilCommitment(commitment_id="c1"))
+    done = await harness.act("harborline", SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id="c1"))
     assert done.status.value == "fulfilled" and done.broken and not done.kept
     state = await harness.state("harborline")
     assert [e.to for e in state.escalations if e.item == "commitment/c1"] == [
-        OwnerRole.CS_MANAGER, OwnerRole.EXECUTIVE_SPONSOR]
+        OwnerRole.CS_MANAGER,
+        OwnerRole.EXECUTIVE_SPONSOR,
+    ]
 
 
 async def test_a_commitment_kept_on_time_never_escalates(harness: Harness) -> None:
     await harness.start("harborline", TriggerKind.SPONSOR_DISENGAGED)
-    c = await harness.act("harborline", SaveWorkflow.add_commitment, AddCommitment(
-        what="Dedicated senior engineer", owner=OwnerRole.SUPPORT, due_in=timedelta(days=3)))
+    c = await harness.act(
+        "harborline",
+        SaveWorkflow.add_commitment,
+        AddCommitment(what="Dedicated senior engineer", owner=OwnerRole.SUPPORT, due_in=timedelta(days=3)),
+    )
     await harness.sleep(days=2)
-    done = await harness.act("harborline", SaveWorkflow.fulfil_commitment,
-                             FulfilCommitment(commitment_id=c.id))
+    done = await harness.act("harborline", SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id=c.id))
     assert done.kept
     await harness.sleep(days=5)
     state = await harness.state("harborline")
@@ -133,11 +136,19 @@ async def test_a_commitment_kept_on_time_never_escalates(harness: Harness) -> No
 
 async def test_a_discount_above_the_guardrail_waits_for_finance_approval(harness: Harness) -> None:
     await harness.start("tinkerbox", TriggerKind.PAYMENT_PAST_DUE)
-    small = await harness.act("tinkerbox", SaveWorkflow.add_commitment, AddCommitment(
-        what="Quarterly billing", owner=OwnerRole.FINANCE, due_in=timedelta(days=5), discount_pct=10))
+    small = await harness.act(
+        "tinkerbox",
+        SaveWorkflow.add_commitment,
+        AddCommitment(what="Quarterly billing", owner=OwnerRole.FINANCE, due_in=timedelta(days=5), discount_pct=10),
+    )
     assert small.status.value == "open" and small.approval_task is None
-    big = await harness.act("tinkerbox", SaveWorkflow.add_commitment, AddCommitment(
-        what="40% bridge for six months", owner=OwnerRole.SALES, due_in=timedelta(days=5), discount_pct=40))
+    big = await harness.act(
+        "tinkerbox",
+        SaveWorkflow.add_commitment,
+        AddCommitment(
+            what="40% bridge for six months", owner=OwnerRole.SALES, due_in=timedelta(days=5), discount_pct=40
+        ),
+    )
     assert big.status.value == "awaiting_approval" and big.approval_task == "approve_c2"
     await harness.sleep(hours=1)
     state = await harness.state("tinkerbox")
@@ -151,16 +162,20 @@ async def test_a_discount_above_the_guardrail_waits_for_finance_approval(harness
     except Exception as exc:
         assert "waiting for approval" in str(exc)
 
-    await harness.act("tinkerbox", SaveWorkflow.complete_task,
-                      CompleteTask(task_id="approve_c2", by="Lee Wong", approved=False))
+    await harness.act(
+        "tinkerbox", SaveWorkflow.complete_task, CompleteTask(task_id="approve_c2", by="Lee Wong", approved=False)
+    )
     state = await harness.state("tinkerbox")
     assert state.commitment("c2").status.value == "rejected"
 
 
 async def test_help_needed_notifies_the_team_and_escalates_when_ignored(harness: Harness) -> None:
     await harness.start("northwind", TriggerKind.PRODUCT_GAP)
-    help_request = await harness.act("northwind", SaveWorkflow.flag_help, FlagHelp(
-        role=OwnerRole.ENGINEERING, what="A date for the bulk import fix", by="Sam Ortiz"))
+    help_request = await harness.act(
+        "northwind",
+        SaveWorkflow.flag_help,
+        FlagHelp(role=OwnerRole.ENGINEERING, what="A date for the bulk import fix", by="Sam Ortiz"),
+    )
     await harness.sleep(minutes=5)
     engineering = "ines.duarte@ourco.example.com"
     assert any("[Help needed]" in str(m["Subject"]) for m in harness.smtp.to(engineering))
@@ -183,9 +198,16 @@ async def test_no_outcome_by_the_deadline_escalates_and_the_save_keeps_waiting(h
     assert [(e.level, e.to) for e in state.escalations if e.item == "outcome"] == [(1, OwnerRole.CS_MANAGER)]
     assert state.stage.value in ("investigation", "plan", "intervention", "awaiting_outcome")
     await harness.sleep(days=20)
-    outcome = await harness.act("quillstone", SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.PARTIALLY_SAVED, reason="kept two of three teams", arr_retained=80000,
-        criteria_met=["customer_committed"]))
+    outcome = await harness.act(
+        "quillstone",
+        SaveWorkflow.record_outcome,
+        RecordOutcome(
+            kind=OutcomeKind.PARTIALLY_SAVED,
+            reason="kept two of three teams",
+            arr_retained=80000,
+            criteria_met=["customer_committed"],
+        ),
+    )
     assert outcome.arr_retained == 80000
     assert outcome.criteria_missed == ["differentiation_landed", "commitments_fulfilled"]
     state = await harness.wait_in_stage("quillstone", "recovery")

@@ -49,8 +49,12 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal")
     assert path, "the temporal CLI is missing: pip install -e ."
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path, port=free_port(), ui=False,
-        data_converter=pydantic_data_converter, dev_server_log_level="error")
+        dev_server_existing_path=path,
+        port=free_port(),
+        ui=False,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
     await register_search_attributes(env.client)
     yield env
     await env.shutdown()
@@ -63,9 +67,16 @@ def workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[subpro
     try:
         for n in range(count):
             with (logs / f"worker-{n}.log").open("wb") as log:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "worker.cli", "worker"], cwd=logs, env=env,
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "worker.cli", "worker"],
+                        cwd=logs,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
         yield procs
     finally:
         for proc in procs:
@@ -96,8 +107,7 @@ class GatedSmtp(SmtpSink):
         self.gate.set()
         self.held = 0
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         if not self.gate.is_set():
             self.held += 1
             await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
@@ -135,7 +145,8 @@ def held(where: str, store: Path, smtp: GatedSmtp) -> Iterator[None]:
 
 @pytest.mark.parametrize("where", ["store", "smtp"])
 async def test_a_killed_worker_s_save_is_finished_by_the_other(
-        where: str, dev_server: WorkflowEnvironment, gated_smtp: GatedSmtp, tmp_path: Path) -> None:
+    where: str, dev_server: WorkflowEnvironment, gated_smtp: GatedSmtp, tmp_path: Path
+) -> None:
     smtp = gated_smtp
     client = dev_server.client
     store = tmp_path / "crm.db"
@@ -144,19 +155,25 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
     await create_schema(engine)
     await load_demo_crm(engine)
     queue = f"failover-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SAVES_TEMPORAL_ADDRESS":
-           client.service_client.config.target_host, "SAVES_TASK_QUEUE": queue,
-           "SAVES_DATABASE_URL": url, "SAVES_DATA_DIR": str(tmp_path / "data"),
-           "SAVES_SMTP_HOST": "127.0.0.1", "SAVES_SMTP_PORT": str(smtp.port),
-           "SAVES_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SAVES_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "SAVES_TASK_QUEUE": queue,
+        "SAVES_DATABASE_URL": url,
+        "SAVES_DATA_DIR": str(tmp_path / "data"),
+        "SAVES_SMTP_HOST": "127.0.0.1",
+        "SAVES_SMTP_PORT": str(smtp.port),
+        "SAVES_LOG_LEVEL": "WARNING",
+    }
     saves = SaveClient(client, queue, load_playbooks(Settings().playbook_dir), SqlCrm(engine))
     try:
         with workers(2, env, tmp_path) as procs:
             by_identity = {f"{p.pid}@{socket.gethostname()}": p for p in procs}  # the SDK's default
 
             async def both_polling() -> bool:
-                return all("Worker polling" in (tmp_path / f"worker-{n}.log").read_text()
-                           for n in range(len(procs)))
+                return all("Worker polling" in (tmp_path / f"worker-{n}.log").read_text() for n in range(len(procs)))
+
             await _eventually(both_polling, "both workers to poll")
 
             handle = client.get_workflow_handle(workflow_id("northwind"))
@@ -166,16 +183,27 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
             async def work_in_flight() -> bool:
                 pending = (await handle.describe()).raw_description.pending_activities
                 in_flight.clear()
-                in_flight.update({a.activity_id: a.last_worker_identity for a in pending
-                                  if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                                  and (wanted is None or a.activity_type.name in wanted)})
+                in_flight.update(
+                    {
+                        a.activity_id: a.last_worker_identity
+                        for a in pending
+                        if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                        and (wanted is None or a.activity_type.name in wanted)
+                    }
+                )
                 # at the SMTP server: every email in flight is mid-conversation
                 return bool(in_flight) and (where != "smtp" or smtp.held >= len(in_flight))
 
             with held(where, store, smtp):
-                await saves.trigger(Trigger(trigger_id="evt-1", account_id="northwind",
-                                            kind=TriggerKind.CANCELLATION_REQUEST,
-                                            reason=CancellationReason.PRODUCT, source="test"))
+                await saves.trigger(
+                    Trigger(
+                        trigger_id="evt-1",
+                        account_id="northwind",
+                        kind=TriggerKind.CANCELLATION_REQUEST,
+                        reason=CancellationReason.PRODUCT,
+                        source="test",
+                    )
+                )
                 await _eventually(work_in_flight, f"an activity to be held at the {where}")
                 victim_identity = next(iter(in_flight.values()))
                 victim = by_identity[victim_identity]
@@ -186,16 +214,25 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
 
             async def settled() -> bool:
                 description = (await handle.describe()).raw_description
-                settled.last = [(a.activity_type.name, a.state, a.attempt, a.last_failure.message)  # type: ignore[attr-defined]
-                                for a in description.pending_activities]
+                settled.last = [
+                    (a.activity_type.name, a.state, a.attempt, a.last_failure.message)  # type: ignore[attr-defined]
+                    for a in description.pending_activities
+                ]
                 return not description.pending_activities and not description.HasField("pending_workflow_task")
+
             await _eventually(settled, "the survivor to finish the save's work")
 
             history = await handle.fetch_history()
-            scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_id
-                         for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
-            started = {e.event_id: e.activity_task_started_event_attributes for e in history.events
-                       if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED}
+            scheduled = {
+                e.event_id: e.activity_task_scheduled_event_attributes.activity_id
+                for e in history.events
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            }
+            started = {
+                e.event_id: e.activity_task_started_event_attributes
+                for e in history.events
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            }
             completed_by: dict[str, tuple[str, int]] = {}
             for e in history.events:
                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
@@ -217,7 +254,6 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
             opened = {f"{state.save_id}/task/{t.id}" for t in state.tasks.values() if t.opened_at}
             assert opened and {t.key for t in crm_tasks} == opened
             assert all(t.crm_task_id for t in state.tasks.values() if t.opened_at)
-            assert all(step.done_at for step in state.automated.values()
-                       if step.status.value != "pending")
+            assert all(step.done_at for step in state.automated.values() if step.status.value != "pending")
     finally:
         await engine.dispose()

@@ -19,17 +19,26 @@ async def test_a_neglected_save_with_full_recovery_stays_under_the_history_budge
     started = await harness.trigger("northwind", TriggerKind.PRODUCT_GAP)
     await harness.wait_open("northwind")
     for n in range(5):
-        await harness.act("northwind", SaveWorkflow.add_commitment, AddCommitment(
-            what=f"Promise {n}", owner=OwnerRole.SUPPORT, due_in=f"{n + 2}d"))
-    await harness.act("northwind", SaveWorkflow.flag_help, FlagHelp(
-        role=OwnerRole.ENGINEERING, what="Need a fix date", by="Sam Ortiz"))
+        await harness.act(
+            "northwind",
+            SaveWorkflow.add_commitment,
+            AddCommitment(what=f"Promise {n}", owner=OwnerRole.SUPPORT, due_in=f"{n + 2}d"),
+        )
+    await harness.act(
+        "northwind",
+        SaveWorkflow.flag_help,
+        FlagHelp(role=OwnerRole.ENGINEERING, what="Need a fix date", by="Sam Ortiz"),
+    )
     await harness.sleep(days=44)
     neglected = await harness.state("northwind")
     assert len({e.item for e in neglected.escalations}) >= 15 and neglected.first_contact.kept is False
 
     await harness.services.crm.set_health("northwind", 80, await harness.now())
-    await harness.act("northwind", SaveWorkflow.record_outcome,
-                      RecordOutcome(kind=OutcomeKind.SAVED, reason="renewed at the last minute"))
+    await harness.act(
+        "northwind",
+        SaveWorkflow.record_outcome,
+        RecordOutcome(kind=OutcomeKind.SAVED, reason="renewed at the last minute"),
+    )
     result = await harness.result("northwind")
     assert result.closed_reason == "recovered"
 

@@ -26,13 +26,25 @@ def seed(fake: FakeHubSpot) -> str:
     fake.add_owner("501", "Sam", "Ortiz", "sam.ortiz@ourco.example.com")
     fake.add_owner("502", "Dana", "Reyes", "dana.reyes@ourco.example.com")
     fake.add_owner("503", "Mei", "Tanaka", "mei.tanaka@ourco.example.com")
-    company = fake.add("companies", {
-        "name": "Northwind Logistics", "saves_account_id": "northwind", "saves_tier": "enterprise",
-        "saves_arr": "240000", "saves_renewal_date": "2027-03-31", "saves_health": "38",
-        "saves_usage_pct": "61", "hubspot_owner_id": "501", "saves_owner_executive_sponsor": "503"})
+    company = fake.add(
+        "companies",
+        {
+            "name": "Northwind Logistics",
+            "saves_account_id": "northwind",
+            "saves_tier": "enterprise",
+            "saves_arr": "240000",
+            "saves_renewal_date": "2027-03-31",
+            "saves_health": "38",
+            "saves_usage_pct": "61",
+            "hubspot_owner_id": "501",
+            "saves_owner_executive_sponsor": "503",
+        },
+    )
     other = fake.add("contacts", {"firstname": "Lee", "lastname": "Chan", "email": "lee@northwind.example"})
-    primary = fake.add("contacts", {"firstname": "Priya", "lastname": "Nair",
-                                    "email": "priya@northwind.example", "saves_primary": "true"})
+    primary = fake.add(
+        "contacts",
+        {"firstname": "Priya", "lastname": "Nair", "email": "priya@northwind.example", "saves_primary": "true"},
+    )
     for contact in (other, primary):
         fake.associate("companies", company, "contacts", contact, 280)
         fake.associate("contacts", contact, "companies", company, 279)
@@ -60,15 +72,27 @@ async def crm(fake: FakeHubSpot) -> AsyncIterator[HubSpotCrm]:
 
 
 def _task(key: str) -> CrmTaskRequest:
-    return CrmTaskRequest(key=key, save=SAVE, owner=OwnerRole.CSM, title="Call the sponsor",
-                          body="Within 48 hours", due_at=AT + timedelta(hours=48), at=AT)
+    return CrmTaskRequest(
+        key=key,
+        save=SAVE,
+        owner=OwnerRole.CSM,
+        title="Call the sponsor",
+        body="Within 48 hours",
+        due_at=AT + timedelta(hours=48),
+        at=AT,
+    )
 
 
 async def test_a_company_is_read_as_the_account_with_its_owners_and_contact(crm: HubSpotCrm) -> None:
     account = await crm.get_account("northwind")
     assert account is not None
     assert (account.name, account.tier, account.arr, account.health, account.usage_pct) == (
-        "Northwind Logistics", Tier.ENTERPRISE, 240000.0, 38, 61.0)
+        "Northwind Logistics",
+        Tier.ENTERPRISE,
+        240000.0,
+        38,
+        61.0,
+    )
     assert account.renewal_date is not None and account.renewal_date.isoformat() == "2027-03-31"
     assert (account.csm, account.csm_id) == ("Sam Ortiz", "501")
     sponsor = await crm.get_owner("northwind", OwnerRole.EXECUTIVE_SPONSOR)
@@ -84,7 +108,8 @@ async def test_a_company_is_read_as_the_account_with_its_owners_and_contact(crm:
 
 
 async def test_a_task_is_created_once_on_the_company_even_when_attempts_race(
-        crm: HubSpotCrm, fake: FakeHubSpot) -> None:
+    crm: HubSpotCrm, fake: FakeHubSpot
+) -> None:
     owner = await crm.get_owner("northwind", OwnerRole.CSM)
     ids = await asyncio.gather(*[crm.create_task(_task("save-northwind/task/call"), owner) for _ in range(4)])
     again = await crm.create_task(_task("save-northwind/task/call"), owner)
@@ -100,15 +125,23 @@ async def test_a_task_is_created_once_on_the_company_even_when_attempts_race(
 
 
 async def test_closing_a_task_closes_its_escalations_and_nothing_that_only_looks_alike(
-        crm: HubSpotCrm, fake: FakeHubSpot) -> None:
-    for key in ("save-northwind/task/call", "save-northwind/task/call/escalation/1",
-                "save-northwind/task/callback", "save-other/task/call"):
+    crm: HubSpotCrm, fake: FakeHubSpot
+) -> None:
+    for key in (
+        "save-northwind/task/call",
+        "save-northwind/task/call/escalation/1",
+        "save-northwind/task/callback",
+        "save-other/task/call",
+    ):
         await crm.create_task(_task(key), None)
     assert await crm.close_tasks(["save-northwind/task/call"], "done", AT) == 2
     status = {t["properties"]["saves_key"]: t["properties"]["hs_task_status"] for t in fake.records("tasks")}
-    assert status == {"save-northwind/task/call": "COMPLETED",
-                      "save-northwind/task/call/escalation/1": "COMPLETED",
-                      "save-northwind/task/callback": "NOT_STARTED", "save-other/task/call": "NOT_STARTED"}
+    assert status == {
+        "save-northwind/task/call": "COMPLETED",
+        "save-northwind/task/call/escalation/1": "COMPLETED",
+        "save-northwind/task/callback": "NOT_STARTED",
+        "save-other/task/call": "NOT_STARTED",
+    }
     assert await crm.close_tasks(["save-northwind/task/call"], "done", AT) == 0
 
 
@@ -123,8 +156,10 @@ async def test_notes_and_risk_status_are_written_once(crm: HubSpotCrm, fake: Fak
     assert bodies == ["Risk status red: cancellation request", "Save opened"]
     company = fake.records("companies")[0]
     assert company["properties"]["saves_risk_status"] == "red"
-    assert all(fake.associated("notes", n["id"], "companies") == [(company["id"], NOTE_TO_COMPANY)]
-               for n in fake.records("notes"))
+    assert all(
+        fake.associated("notes", n["id"], "companies") == [(company["id"], NOTE_TO_COMPANY)]
+        for n in fake.records("notes")
+    )
 
 
 async def test_rate_limits_are_waited_out_as_hubspot_asks(crm: HubSpotCrm, fake: FakeHubSpot) -> None:
@@ -136,7 +171,8 @@ async def test_rate_limits_are_waited_out_as_hubspot_asks(crm: HubSpotCrm, fake:
 
 
 async def test_a_rate_limit_that_does_not_end_fails_the_attempt_for_temporal_to_retry(
-        crm: HubSpotCrm, fake: FakeHubSpot) -> None:
+    crm: HubSpotCrm, fake: FakeHubSpot
+) -> None:
     fake.throttle(*["1"] * 5)
     with pytest.raises(HubSpotError) as raised:
         await crm.create_task(_task("save-northwind/task/call"), None)
@@ -156,8 +192,12 @@ async def test_errors_name_the_request_and_hubspot_s_reason(fake: FakeHubSpot) -
     crm = HubSpotCrm(HubSpotClient(TOKEN, fake.url))
     try:
         with pytest.raises(HubSpotError, match="no company has saves_account_id='ghost'"):
-            await crm.create_task(_task("save-ghost/task/call").model_copy(
-                update={"save": SAVE.model_copy(update={"account_id": "ghost"})}), None)
+            await crm.create_task(
+                _task("save-ghost/task/call").model_copy(
+                    update={"save": SAVE.model_copy(update={"account_id": "ghost"})}
+                ),
+                None,
+            )
         company = fake.records("companies")[0]
         company["properties"]["saves_tier"] = "gold"
         with pytest.raises(HubSpotError, match="saves_tier 'gold' must be one of enterprise, mid_market, smb"):
@@ -169,12 +209,18 @@ async def test_errors_name_the_request_and_hubspot_s_reason(fake: FakeHubSpot) -
 
 
 async def test_saves_crm_hubspot_sends_a_save_s_work_to_hubspot(
-        fake: FakeHubSpot, time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink) -> None:
+    fake: FakeHubSpot, time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
+) -> None:
     """Chosen by configuration: the same save, with its tasks and risk status in HubSpot and its
     emails addressed to the owners HubSpot names."""
-    on_hubspot = settings.model_copy(update={
-        "crm": "hubspot", "hubspot_token": SecretStr(TOKEN), "hubspot_base_url": fake.url,
-        "hubspot_team_owners": {"cs_manager": "502", "head_of_cs": "502", "executive_sponsor": "503"}})
+    on_hubspot = settings.model_copy(
+        update={
+            "crm": "hubspot",
+            "hubspot_token": SecretStr(TOKEN),
+            "hubspot_base_url": fake.url,
+            "hubspot_team_owners": {"cs_manager": "502", "head_of_cs": "502", "executive_sponsor": "503"},
+        }
+    )
     async with Harness.running(time_env, on_hubspot, smtp) as h:
         await h.start("northwind", TriggerKind.CANCELLATION_REQUEST, reason=CancellationReason.PRODUCT)
         await h.sleep(hours=1)

@@ -51,7 +51,8 @@ async def test_migrations_match_the_tables(backend: str, tmp_path: Path) -> None
                 diff = await conn.run_sync(_differences)
             assert diff == [], (
                 "tables.py and the migrations disagree; run "
-                f"`alembic revision --autogenerate -m '...'` and commit the new migration: {diff}")
+                f"`alembic revision --autogenerate -m '...'` and commit the new migration: {diff}"
+            )
         finally:
             await engine.dispose()
 
@@ -79,9 +80,12 @@ async def test_a_store_made_before_migrations_is_adopted(tmp_path: Path) -> None
         await migrate.upgrade(engine, migrate.INITIAL)  # what create_all used to make
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE alembic_version"))
-            await conn.execute(text(
-                "INSERT INTO accounts (id, name, tier, arr, risk_status, attributes) "
-                "VALUES ('acme', 'Acme', 'growth', 1000, 'green', '{}')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO accounts (id, name, tier, arr, risk_status, attributes) "
+                    "VALUES ('acme', 'Acme', 'growth', 1000, 'green', '{}')"
+                )
+            )
         await migrate.upgrade(engine)
         assert await migrate.current(engine) == migrate.head()
         async with engine.connect() as conn:
@@ -94,9 +98,20 @@ async def test_replicas_starting_together_migrate_one_at_a_time(tmp_path: Path) 
     """Worker replicas all migrate at start; on PostgreSQL an advisory lock serialises them."""
     async with store_url("postgresql", tmp_path) as url:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SAVES_DATABASE_URL": url}
-        runs = [await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "worker.cli", "db", "upgrade", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(3)]
+        runs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "db",
+                "upgrade",
+                env=env,
+                cwd=tmp_path,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
         outputs = [(await run.communicate())[0].decode() for run in runs]
         assert [run.returncode for run in runs] == [0, 0, 0], outputs
         engine = make_engine(url)

@@ -101,26 +101,36 @@ async def scenario(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sc
     root = tmp_path_factory.mktemp("monitoring")
     settings = Settings(data_dir=root / "saves", playbook_dir=shortened_playbooks(root / "playbooks"))
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(), search_attributes=sa.ALL_KEYS,
-        data_converter=pydantic_data_converter, dev_server_log_level="error")
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=sa.ALL_KEYS,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
     try:
         async with Harness.running(env, settings, SmtpSink()) as h:
             for trigger in DEMO_TRIGGERS:
                 await h.saves.trigger(trigger)
             for account in SIX:
                 await h.wait_open(account)
-            await h.act("northwind", SaveWorkflow.complete_task,
-                        CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz"))
-            for account, kind in (("northwind", OutcomeKind.SAVED), ("harborline", OutcomeKind.SAVED),
-                                  ("quillstone", OutcomeKind.LOST)):
-                await h.act(account, SaveWorkflow.record_outcome,
-                            RecordOutcome(kind=kind, reason="decided in the test", by="Dana Reyes"))
-            for account, stage in (("northwind", "recovery"), ("harborline", "recovery"),
-                                   ("quillstone", "exit")):
+            await h.act(
+                "northwind", SaveWorkflow.complete_task, CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz")
+            )
+            for account, kind in (
+                ("northwind", OutcomeKind.SAVED),
+                ("harborline", OutcomeKind.SAVED),
+                ("quillstone", OutcomeKind.LOST),
+            ):
+                await h.act(
+                    account,
+                    SaveWorkflow.record_outcome,
+                    RecordOutcome(kind=kind, reason="decided in the test", by="Dana Reyes"),
+                )
+            for account, stage in (("northwind", "recovery"), ("harborline", "recovery"), ("quillstone", "exit")):
                 await h.wait_in_stage(account, stage)
             s = Scenario(env, h, settings)
             escalated = await eventually(
-                lambda: accounts(env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1"), BROKE_RULE)
+                lambda: accounts(env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1"), BROKE_RULE
+            )
             assert escalated == BROKE_RULE, "a 3-second first-contact window never escalated"
             yield s
     finally:
@@ -155,7 +165,8 @@ SEARCHES: list[tuple[str, set[str]]] = [
 
 @pytest.mark.parametrize(("clause", "expected"), SEARCHES, ids=[c for c, _ in SEARCHES])
 async def test_each_search_attribute_finds_exactly_the_right_saves(
-        scenario: Scenario, clause: str, expected: set[str]) -> None:
+    scenario: Scenario, clause: str, expected: set[str]
+) -> None:
     found = await eventually(lambda: accounts(scenario.client, f"{IN_SCENARIO} AND {clause}"), expected)
     assert found == expected
 
@@ -166,8 +177,10 @@ async def test_dates_answer_relative_questions(scenario: Scenario) -> None:
     stamp = (now + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # theirs are seconds old
     # Only the two with a 3-second window have a deadline already passed; harborline's check (2 days) is due this week,
     # northwind's 30-day check-in is not.
-    for clause, expected in ((f"SaveNextDeadline < '{stamp}'", BROKE_RULE),
-                             (f"SaveNextCheck <= '{week}'", {"harborline"})):
+    for clause, expected in (
+        (f"SaveNextDeadline < '{stamp}'", BROKE_RULE),
+        (f"SaveNextCheck <= '{week}'", {"harborline"}),
+    ):
         query = f"{IN_SCENARIO} AND {clause}"
         assert await eventually(lambda q=query: accounts(scenario.client, q), expected) == expected, clause
 
@@ -177,17 +190,24 @@ async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scen
     await h.trigger("maplecrest", playbook="value_roi")
     await h.wait_open("maplecrest")
     mine = "ExecutionStatus = 'Running' AND SaveAccountId = 'maplecrest'"
-    assert await eventually(lambda: accounts(client, f"{mine} AND SaveStage = 'investigation'"),
-                            {"maplecrest"}) == {"maplecrest"}
+    assert await eventually(lambda: accounts(client, f"{mine} AND SaveStage = 'investigation'"), {"maplecrest"}) == {
+        "maplecrest"
+    }
     assert await accounts(client, f"{mine} AND SaveOutcome = 'saved'") == set()
     before = await scenario.details("maplecrest")
 
-    await h.act("maplecrest", SaveWorkflow.record_outcome,
-                RecordOutcome(kind=OutcomeKind.SAVED, reason="ROI model accepted", by="Aisha Khan"))
+    await h.act(
+        "maplecrest",
+        SaveWorkflow.record_outcome,
+        RecordOutcome(kind=OutcomeKind.SAVED, reason="ROI model accepted", by="Aisha Khan"),
+    )
     await h.wait_in_stage("maplecrest", "recovery")
-    assert await eventually(lambda: accounts(client, f"{mine} AND SaveStage = 'recovery' "
-                                                     "AND SaveOutcome = 'saved' AND SaveRisk = 'yellow'"),
-                            {"maplecrest"}) == {"maplecrest"}
+    assert await eventually(
+        lambda: accounts(
+            client, f"{mine} AND SaveStage = 'recovery' AND SaveOutcome = 'saved' AND SaveRisk = 'yellow'"
+        ),
+        {"maplecrest"},
+    ) == {"maplecrest"}
     assert await accounts(client, f"{mine} AND SaveStage = 'investigation'") == set()
     after = await scenario.details("maplecrest")
     assert "**Stage:** investigation" in before and "**Outcome:**" not in before
@@ -212,14 +232,18 @@ async def test_the_ui_shows_summary_and_current_details(scenario: Scenario) -> N
     assert summary == "Value and ROI save · Bluepeak Analytics · $86k ARR · mid market"
     metadata = await handle.query("__temporal_workflow_metadata")
     assert metadata.current_details.startswith(
-        "### Value and ROI save · Bluepeak Analytics · $86k ARR · mid market\n\n**Stage:** investigation")
+        "### Value and ROI save · Bluepeak Analytics · $86k ARR · mid market\n\n**Stage:** investigation"
+    )
     # A phase change continues as new, and the SDK cannot carry the static summary over; the
     # current details repeat it as their heading, so the recovery run still reads in plain words.
     recovering = scenario.client.get_workflow_handle(workflow_id("northwind"))
     details = (await recovering.query("__temporal_workflow_metadata")).current_details
     assert details.startswith("### Product issue save · Northwind Logistics · $240k ARR · enterprise\n")
-    handlers = [*metadata.definition.query_definitions, *metadata.definition.signal_definitions,
-                *metadata.definition.update_definitions]
+    handlers = [
+        *metadata.definition.query_definitions,
+        *metadata.definition.signal_definitions,
+        *metadata.definition.update_definitions,
+    ]
     ours = [d for d in handlers if not d.name.startswith("__")]
     assert {d.name for d in ours} >= {"state", "details", "merge_trigger", "complete_task", "record_outcome"}
     assert [d.name for d in ours if not d.description] == []
@@ -242,8 +266,10 @@ async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> Non
     assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 20
     assert "" not in summaries["timer"] and "" not in summaries["activity"]
     assert "3s first-contact window: Call the budget owner to understand the constraint" in summaries["timer"]
-    assert any(s.startswith("Escalate overdue call the budget owner") and s.endswith("to CS manager (level 1)")
-               for s in summaries["activity"]), summaries["activity"]
+    assert any(
+        s.startswith("Escalate overdue call the budget owner") and s.endswith("to CS manager (level 1)")
+        for s in summaries["activity"]
+    ), summaries["activity"]
     assert "Weekly touchpoint #1" in summaries["timer"]  # a recovery run (northwind, harborline)
 
 
@@ -269,7 +295,8 @@ FILTERS: list[tuple[SaveFilter, set[str]]] = [
 
 @pytest.mark.parametrize(("search", "expected"), FILTERS, ids=[f"filter{i}" for i in range(len(FILTERS))])
 async def test_saves_list_filters_agree_with_the_queries(
-        scenario: Scenario, search: SaveFilter, expected: set[str]) -> None:
+    scenario: Scenario, search: SaveFilter, expected: set[str]
+) -> None:
     query = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))  # not another test's save
     assert await eventually(lambda: accounts(scenario.client, query), expected) == expected
     rows = await list_saves(scenario.client, query)
@@ -277,11 +304,21 @@ async def test_saves_list_filters_agree_with_the_queries(
 
 
 def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAVES_TEMPORAL_ADDRESS": scenario.client.service_client.config.target_host,
-           "SAVES_DATA_DIR": str(scenario.settings.data_dir), "COLUMNS": "250",
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    return subprocess.run([sys.executable, "-c", "from worker.cli import app; app()", *args],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        **os.environ,
+        "SAVES_TEMPORAL_ADDRESS": scenario.client.service_client.config.target_host,
+        "SAVES_DATA_DIR": str(scenario.settings.data_dir),
+        "COLUMNS": "250",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from worker.cli import app; app()", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def test_saves_list_prints_the_filtered_table(scenario: Scenario) -> None:
@@ -296,15 +333,18 @@ async def test_saves_list_prints_the_filtered_table(scenario: Scenario) -> None:
 def test_query_text_is_what_the_ui_accepts() -> None:
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     query = SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7), arr_above=120_000).query(now)
-    assert query == ("WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND SaveStage = 'recovery' "
-                     "AND SaveArr > 120000.00 AND SaveNextCheck <= '2026-12-07T09:00:00Z'")
+    assert query == (
+        "WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND SaveStage = 'recovery' "
+        "AND SaveArr > 120000.00 AND SaveNextCheck <= '2026-12-07T09:00:00Z'"
+    )
 
 
 async def test_registration_is_idempotent_on_a_fresh_namespace(scenario: Scenario) -> None:
     """What ``saves search-attributes`` does on a production cluster: add what is missing, once."""
     service = scenario.client.workflow_service
-    await service.register_namespace(RegisterNamespaceRequest(
-        namespace="cs-leaders", workflow_execution_retention_period=Duration(seconds=86400)))
+    await service.register_namespace(
+        RegisterNamespaceRequest(namespace="cs-leaders", workflow_execution_retention_period=Duration(seconds=86400))
+    )
     fresh = await Client.connect(scenario.client.service_client.config.target_host, namespace="cs-leaders")
 
     async def register() -> list[str] | None:
@@ -340,10 +380,13 @@ def test_filter_values_are_checked_before_they_reach_a_query() -> None:
 
 def test_timeline_wording_names_roles_and_windows() -> None:
     assert wording.first_contact_window(timedelta(hours=48), "Call the owner") == (
-        "48 h first-contact window: Call the owner")
+        "48 h first-contact window: Call the owner"
+    )
     assert wording.escalate("Acknowledgment call", OwnerRole.CS_MANAGER) == (
-        "Escalate overdue acknowledgment call to CS manager")
+        "Escalate overdue acknowledgment call to CS manager"
+    )
     assert wording.escalate("QBR prep", OwnerRole.EXECUTIVE_SPONSOR, 2) == (
-        "Escalate overdue QBR prep to executive sponsor (level 2)")
+        "Escalate overdue QBR prep to executive sponsor (level 2)"
+    )
     assert wording.rule_name(timedelta(hours=48)) == "48-hour rule"
     assert wording.rule_name(timedelta(seconds=20)) == "20s first-contact rule"

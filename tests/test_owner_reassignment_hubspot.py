@@ -23,12 +23,21 @@ async def test_the_new_csm_owns_the_company_and_the_save_s_open_tasks() -> None:
         try:
             sam = await crm.get_owner("northwind", OwnerRole.CSM)
             for key in ("save-northwind/task/call", "save-northwind/task/plan", "save-other/task/call"):
-                await crm.create_task(CrmTaskRequest(
-                    key=key, save=SAVE.model_copy(update={"save_id": key.split("/")[0]}), owner=OwnerRole.CSM,
-                    title="Call", due_at=AT + timedelta(days=1), at=AT), sam)
+                await crm.create_task(
+                    CrmTaskRequest(
+                        key=key,
+                        save=SAVE.model_copy(update={"save_id": key.split("/")[0]}),
+                        owner=OwnerRole.CSM,
+                        title="Call",
+                        due_at=AT + timedelta(days=1),
+                        at=AT,
+                    ),
+                    sam,
+                )
             await crm.close_tasks(["save-northwind/task/plan"], "done", AT)
-            moved = await crm.assign_owner(AssignOwnerRequest(
-                save=SAVE, role=OwnerRole.CSM, owner_id="504", name="Aisha Khan", at=AT))
+            moved = await crm.assign_owner(
+                AssignOwnerRequest(save=SAVE, role=OwnerRole.CSM, owner_id="504", name="Aisha Khan", at=AT)
+            )
             fresh = HubSpotCrm(HubSpotClient(TOKEN, fake.url))
             account = await fresh.get_account("northwind")
             await fresh.aclose()
@@ -37,5 +46,8 @@ async def test_the_new_csm_owns_the_company_and_the_save_s_open_tasks() -> None:
         owners = {t["properties"]["saves_key"]: t["properties"]["hubspot_owner_id"] for t in fake.records("tasks")}
     assert moved == 1
     assert account is not None and (account.csm, account.csm_id) == ("Aisha Khan", "504")
-    assert owners == {"save-northwind/task/call": "504", "save-northwind/task/plan": "501",
-                      "save-other/task/call": "501"}
+    assert owners == {
+        "save-northwind/task/call": "504",
+        "save-northwind/task/plan": "501",
+        "save-other/task/call": "501",
+    }

@@ -33,27 +33,49 @@ def _edited(edit: Edit) -> dict[str, Any]:
 
 def test_every_bundled_playbook_loads() -> None:
     library = load_playbooks()
-    assert sorted(library.playbooks) == ["budget", "champion_departure", "competitive_threat",
-                                         "product_issue", "service_relationship", "value_roi"]
+    assert sorted(library.playbooks) == [
+        "budget",
+        "champion_departure",
+        "competitive_threat",
+        "product_issue",
+        "service_relationship",
+        "value_roi",
+    ]
 
 
-@pytest.mark.parametrize(("edit", "field", "words"), [
-    (lambda d: _step(d, "consult_roadmap").update(owner="intern"),
-     "steps[4] (id 'consult_roadmap').owner", "intern"),
-    (lambda d: _step(d, "alert_internal").update(template="no_such_template"),
-     "steps[0] (id 'alert_internal').template", "no_such_template"),
-    (lambda d: _step(d, "consult_roadmap").update(due_within="two days"),
-     "steps[4] (id 'consult_roadmap').due_within", "two days"),
-    (lambda d: _step(d, "consult_roadmap").update(due_within="-48h"),
-     "steps[4] (id 'consult_roadmap').due_within", "negative"),
-    (lambda d: d["steps"].append(dict(_step(d, "consult_roadmap"))),
-     "steps", "duplicate step id 'consult_roadmap'"),
-    (lambda d: _step(d, "save_plan").update(depends_on=["no_such_step"]),
-     "depends_on", "no_such_step"),
-    (lambda d: d.update(steps=[]), "steps", ""),
-])
-def test_a_broken_playbook_names_the_file_and_the_field(
-        tmp_path: Path, edit: Edit, field: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (
+            lambda d: _step(d, "consult_roadmap").update(owner="intern"),
+            "steps[4] (id 'consult_roadmap').owner",
+            "intern",
+        ),
+        (
+            lambda d: _step(d, "alert_internal").update(template="no_such_template"),
+            "steps[0] (id 'alert_internal').template",
+            "no_such_template",
+        ),
+        (
+            lambda d: _step(d, "consult_roadmap").update(due_within="two days"),
+            "steps[4] (id 'consult_roadmap').due_within",
+            "two days",
+        ),
+        (
+            lambda d: _step(d, "consult_roadmap").update(due_within="-48h"),
+            "steps[4] (id 'consult_roadmap').due_within",
+            "negative",
+        ),
+        (
+            lambda d: d["steps"].append(dict(_step(d, "consult_roadmap"))),
+            "steps",
+            "duplicate step id 'consult_roadmap'",
+        ),
+        (lambda d: _step(d, "save_plan").update(depends_on=["no_such_step"]), "depends_on", "no_such_step"),
+        (lambda d: d.update(steps=[]), "steps", ""),
+    ],
+)
+def test_a_broken_playbook_names_the_file_and_the_field(tmp_path: Path, edit: Edit, field: str, words: str) -> None:
     path = _write(tmp_path, _edited(edit))
     with pytest.raises(PlaybookError) as caught:
         load_playbook(path)

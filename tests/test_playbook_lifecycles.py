@@ -44,11 +44,10 @@ def expected_open(state: SaveState, step_id: str) -> datetime:
     return max(moments)
 
 
-@pytest.mark.parametrize(("account", "kind", "reason", "playbook"), CASES,
-                         ids=[c[3] for c in CASES])
+@pytest.mark.parametrize(("account", "kind", "reason", "playbook"), CASES, ids=[c[3] for c in CASES])
 async def test_playbook_runs_from_trigger_through_recovery(
-        harness: Harness, account: str, kind: TriggerKind, reason: CancellationReason | None,
-        playbook: str) -> None:
+    harness: Harness, account: str, kind: TriggerKind, reason: CancellationReason | None, playbook: str
+) -> None:
     started = await harness.trigger(account, kind, reason=reason)
     opened = await harness.wait_open(account)
     assert opened.playbook.id == playbook

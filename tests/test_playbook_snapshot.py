@@ -14,7 +14,8 @@ from worker.settings import Settings
 
 
 async def test_editing_a_playbook_file_never_changes_a_running_save(
-        time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink, tmp_path: Path) -> None:
+    time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink, tmp_path: Path
+) -> None:
     playbooks = tmp_path / "playbooks"
     shutil.copytree(PLAYBOOK_DIR, playbooks, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     settings = settings.model_copy(update={"playbook_dir": playbooks})
@@ -24,8 +25,9 @@ async def test_editing_a_playbook_file_never_changes_a_running_save(
 
         path = playbooks / "value_roi.yaml"
         text = path.read_text()
-        edited = (text.replace("version: 1", "version: 2", 1)
-                      .replace("title: Draft the save plan", "title: Draft the save plan (v2)", 1))
+        edited = text.replace("version: 1", "version: 2", 1).replace(
+            "title: Draft the save plan", "title: Draft the save plan (v2)", 1
+        )
         assert edited.count("(v2)") == 1
         path.write_text(edited)
 

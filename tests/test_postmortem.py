@@ -28,8 +28,9 @@ from workflows.save import SaveWorkflow
 POLL = timedelta(hours=8)
 
 
-async def work_steps_until(h: Harness, account: str, until: timedelta,
-                           first_contact_at: timedelta | None = None) -> None:
+async def work_steps_until(
+    h: Harness, account: str, until: timedelta, first_contact_at: timedelta | None = None
+) -> None:
     """Do every open playbook task within ``POLL`` of it opening, except the first customer
     contact, which happens at ``first_contact_at`` after the save opened."""
     state = await h.state(account)
@@ -39,13 +40,19 @@ async def work_steps_until(h: Harness, account: str, until: timedelta,
         for task in state.tasks.values():
             if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:
                 continue
-            if task.id == state.first_contact.step_id and (
-                    first_contact_at is None or elapsed < first_contact_at):
+            if task.id == state.first_contact.step_id and (first_contact_at is None or elapsed < first_contact_at):
                 continue
             if state.playbook.step(task.id).completed_by == "root_cause":
-                await h.act(account, SaveWorkflow.record_root_cause, RecordRootCause(
-                    whys=["Budget cut", "Cannot show ROI"], category=RootCauseCategory.VALUE,
-                    summary="unproven value", by="Aisha"))
+                await h.act(
+                    account,
+                    SaveWorkflow.record_root_cause,
+                    RecordRootCause(
+                        whys=["Budget cut", "Cannot show ROI"],
+                        category=RootCauseCategory.VALUE,
+                        summary="unproven value",
+                        by="Aisha",
+                    ),
+                )
             else:
                 await h.act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task.id, by="Aisha"))
         if elapsed >= until:
@@ -66,8 +73,9 @@ async def one(h: Harness, target: str, save_id: str | None = None) -> PostMortem
 async def test_a_save_answered_in_30_hours_and_lost_tells_its_story(harness: Harness) -> None:
     await harness.start("bluepeak", TriggerKind.LOW_USAGE)
     await work_steps_until(harness, "bluepeak", timedelta(days=5), first_contact_at=timedelta(hours=30))
-    await harness.act("bluepeak", SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.LOST, reason="moved to a cheaper tool"))
+    await harness.act(
+        "bluepeak", SaveWorkflow.record_outcome, RecordOutcome(kind=OutcomeKind.LOST, reason="moved to a cheaper tool")
+    )
     await harness.wait_in_stage("bluepeak", "exit")
     await harness.sleep(days=1)
     await harness.act("bluepeak", SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
@@ -95,14 +103,19 @@ async def test_a_save_answered_in_30_hours_and_lost_tells_its_story(harness: Har
     assert history is not None and len(history["runs"]) == 2
 
 
-async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a_relapse(
-        harness: Harness) -> None:
+async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a_relapse(harness: Harness) -> None:
     opened = await harness.start("tinkerbox", TriggerKind.PAYMENT_PAST_DUE)
     await work_steps_until(harness, "tinkerbox", timedelta(hours=40))
-    await harness.act("tinkerbox", SaveWorkflow.add_commitment, AddCommitment(
-        what="Send the ROI deck", owner=OwnerRole.CSM, due_in=timedelta(days=1)))
-    await harness.act("tinkerbox", SaveWorkflow.add_commitment, AddCommitment(
-        what="Quarterly billing approved", owner=OwnerRole.FINANCE, due_in=timedelta(days=2)))
+    await harness.act(
+        "tinkerbox",
+        SaveWorkflow.add_commitment,
+        AddCommitment(what="Send the ROI deck", owner=OwnerRole.CSM, due_in=timedelta(days=1)),
+    )
+    await harness.act(
+        "tinkerbox",
+        SaveWorkflow.add_commitment,
+        AddCommitment(what="Quarterly billing approved", owner=OwnerRole.FINANCE, due_in=timedelta(days=2)),
+    )
     await harness.sleep(hours=6)
     await harness.act("tinkerbox", SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id="c1"))
     # first contact at 80 h; commitment c2 (due at 88 h) delivered at 138 h: both ladder levels fire
@@ -110,8 +123,9 @@ async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a
     await harness.act("tinkerbox", SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id="c2"))
     await work_steps_until(harness, "tinkerbox", timedelta(days=7), first_contact_at=timedelta(hours=80))
     await harness.services.crm.set_health("tinkerbox", 75, await harness.now())
-    await harness.act("tinkerbox", SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.SAVED, reason="renewal signed"))
+    await harness.act(
+        "tinkerbox", SaveWorkflow.record_outcome, RecordOutcome(kind=OutcomeKind.SAVED, reason="renewal signed")
+    )
     await harness.wait_in_stage("tinkerbox", "recovery")
     await harness.sleep(days=7, hours=1)
     await harness.act("tinkerbox", SaveWorkflow.complete_task, CompleteTask(task_id="touchpoint_1"))
@@ -148,15 +162,15 @@ async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a
 async def test_once_temporal_forgot_a_save_the_post_mortem_comes_from_the_archive(harness: Harness) -> None:
     await harness.start("bluepeak", TriggerKind.LOW_USAGE)
     await harness.act("bluepeak", SaveWorkflow.complete_task, CompleteTask(task_id="discovery_call"))
-    await harness.act("bluepeak", SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.LOST, reason="acquired"))
+    await harness.act("bluepeak", SaveWorkflow.record_outcome, RecordOutcome(kind=OutcomeKind.LOST, reason="acquired"))
     await harness.result("bluepeak")
     from_history = await one(harness, "bluepeak")
 
     path = shutil.which("temporal-test-server")
     assert path
     empty = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter)
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
     try:  # a Temporal whose retention dropped the save: only the archive still knows it
         found, source = await postmortems(empty.client, harness.services.archive, "bluepeak")
     finally:

@@ -44,8 +44,9 @@ async def test_a_new_signal_during_recovery_reopens_with_the_playbook_it_calls_f
     opened = await harness.start("quillstone", TriggerKind.SPONSOR_DISENGAGED)
     await record_saved(harness, "quillstone")
     await harness.sleep(days=20)
-    merged = await harness.trigger("quillstone", TriggerKind.CANCELLATION_REQUEST,
-                                   reason=CancellationReason.COMPETITOR, trigger_id="cancel-1")
+    merged = await harness.trigger(
+        "quillstone", TriggerKind.CANCELLATION_REQUEST, reason=CancellationReason.COMPETITOR, trigger_id="cancel-1"
+    )
     assert merged.merged
     reopened = await harness.wait_open("quillstone", other_than=opened.save_id)
     assert reopened.playbook.id == "competitive_threat"
@@ -56,21 +57,30 @@ async def test_a_new_signal_during_recovery_reopens_with_the_playbook_it_calls_f
 async def test_a_lost_save_gets_an_exit_interview_and_a_graceful_goodbye(harness: Harness) -> None:
     await harness.start("northwind", TriggerKind.PRODUCT_GAP)
     await harness.sleep(days=3)
-    await harness.act("northwind", SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.LOST, reason="moved to an in-house tool"))
+    await harness.act(
+        "northwind",
+        SaveWorkflow.record_outcome,
+        RecordOutcome(kind=OutcomeKind.LOST, reason="moved to an in-house tool"),
+    )
     state = await harness.wait_in_stage("northwind", "exit")
     await harness.sleep(minutes=1)
     exit_task = state.tasks["exit_interview"]
     assert exit_task.source is TaskSource.EXIT_INTERVIEW and exit_task.owner is OwnerRole.CSM
-    assert all(t.status is TaskStatus.CANCELLED for t in state.tasks.values()
-               if t.source is TaskSource.STEP and t.done_at is None)
+    assert all(
+        t.status is TaskStatus.CANCELLED
+        for t in state.tasks.values()
+        if t.source is TaskSource.STEP and t.done_at is None
+    )
     goodbye = [e for e in await harness.emails("northwind") if e.template == "exit_interview"]
     assert len(goodbye) == 1 and goodbye[0].to_address == "priya.nair@northwind.example.org"
     weekly_before = len([e for e in await harness.emails("northwind") if e.template == "weekly_update"])
 
     await harness.sleep(days=4)
-    await harness.act("northwind", SaveWorkflow.complete_task,
-                      CompleteTask(task_id="exit_interview", note="Needed on-prem; may return in 2027"))
+    await harness.act(
+        "northwind",
+        SaveWorkflow.complete_task,
+        CompleteTask(task_id="exit_interview", note="Needed on-prem; may return in 2027"),
+    )
     result = await harness.result("northwind")
     assert result.outcome is OutcomeKind.LOST and result.closed_reason == "lost" and result.recovered is None
     final = await harness.state("northwind")
@@ -83,8 +93,9 @@ async def test_a_lost_save_gets_an_exit_interview_and_a_graceful_goodbye(harness
 
 async def test_an_ignored_exit_interview_escalates_and_the_save_still_closes(harness: Harness) -> None:
     await harness.start("bluepeak", TriggerKind.LOW_USAGE)
-    await harness.act("bluepeak", SaveWorkflow.record_outcome, RecordOutcome(
-        kind=OutcomeKind.LOST, reason="company acquired"))
+    await harness.act(
+        "bluepeak", SaveWorkflow.record_outcome, RecordOutcome(kind=OutcomeKind.LOST, reason="company acquired")
+    )
     state = await harness.wait_in_stage("bluepeak", "exit")
     assert state.exit_started_at is not None
     result = await harness.result("bluepeak")
@@ -93,5 +104,6 @@ async def test_an_ignored_exit_interview_escalates_and_the_save_still_closes(har
     due = final.tasks["exit_interview"].due_at
     assert due is not None and due == state.exit_started_at + timedelta(days=14)
     assert [(e.level, e.to) for e in final.escalations if e.item == "task/exit_interview"] == [
-        (1, OwnerRole.CS_MANAGER)]
+        (1, OwnerRole.CS_MANAGER)
+    ]
     assert close_to(final.closed_at, state.exit_started_at + timedelta(days=30))

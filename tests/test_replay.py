@@ -39,8 +39,14 @@ async def _failures(workflow_class: type) -> dict[str, str]:
 def test_the_gate_covers_every_playbook_and_phase() -> None:
     names = [p.name for p in HISTORIES]
     assert names, "no recorded histories: run python scripts/record_histories.py"
-    for playbook in ("product_issue", "value_roi", "service_relationship", "budget",
-                     "competitive_threat", "champion_departure"):
+    for playbook in (
+        "product_issue",
+        "value_roi",
+        "service_relationship",
+        "budget",
+        "competitive_threat",
+        "champion_departure",
+    ):
         mine = [n for n in names if n.startswith(playbook + "-")]
         assert any("-save." in n for n in mine) and any("-recovery." in n for n in mine), playbook
         assert any("-exit." in n for n in mine), playbook
@@ -49,12 +55,15 @@ def test_the_gate_covers_every_playbook_and_phase() -> None:
 
 async def test_recorded_saves_replay_with_the_current_workflow() -> None:
     failures = await _failures(SaveWorkflow)
-    assert failures == {}, ("running saves would break; if the change is intended, regenerate "
-                            "with python scripts/record_histories.py: " + repr(failures))
+    assert failures == {}, (
+        "running saves would break; if the change is intended, regenerate "
+        "with python scripts/record_histories.py: " + repr(failures)
+    )
 
 
 async def test_a_non_deterministic_change_fails_the_gate() -> None:
     failures = await _failures(SaveWithAnExtraTimer)
     assert len(failures) == len(HISTORIES)
-    assert all("nondetermin" in error.lower() or "non-determin" in error.lower()
-               for error in failures.values()), failures
+    assert all("nondetermin" in error.lower() or "non-determin" in error.lower() for error in failures.values()), (
+        failures
+    )

@@ -21,10 +21,23 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def record(n: int, playbook: str, tier: str, outcome: Verdict, contact_hours: float | None, *,
-           arr: float = 100_000, retained: float | None = None, kept: int = 0, broken: int = 0,
-           recovery: RecoveryResult = RecoveryResult.NOT_APPLICABLE, relapse_days: float | None = None,
-           account: str | None = None, opened: datetime | None = None, owner: str = "u-sam") -> PostMortem:
+def record(
+    n: int,
+    playbook: str,
+    tier: str,
+    outcome: Verdict,
+    contact_hours: float | None,
+    *,
+    arr: float = 100_000,
+    retained: float | None = None,
+    kept: int = 0,
+    broken: int = 0,
+    recovery: RecoveryResult = RecoveryResult.NOT_APPLICABLE,
+    relapse_days: float | None = None,
+    account: str | None = None,
+    opened: datetime | None = None,
+    owner: str = "u-sam",
+) -> PostMortem:
     opened = opened or T0 + timedelta(days=n)
     decided = outcome in (Verdict.SAVED, Verdict.PARTIALLY_SAVED, Verdict.LOST, Verdict.FAREWELL)
     kept_arr = retained if retained is not None else arr if outcome is Verdict.SAVED else 0.0
@@ -32,18 +45,36 @@ def record(n: int, playbook: str, tier: str, outcome: Verdict, contact_hours: fl
     if decided:
         timeline.append(TimelineEntry(at=opened + timedelta(days=20), kind="outcome", text="decided"))
     return PostMortem(
-        save_id=f"s{n}", workflow_id=f"save-{account or f'a{n}'}", account_id=account or f"a{n}",
-        account_name=f"Account {n}", tier=tier, owner="Sam Ortiz" if owner == "u-sam" else "Aisha Khan",
-        owner_id=owner, playbook_id=playbook, playbook_name=playbook.replace("_", " ").title(),
-        playbook_version=1, opened_at=opened, closed_at=opened + timedelta(days=110) if decided else None,
-        status="closed" if decided else "running", trigger="low usage",
+        save_id=f"s{n}",
+        workflow_id=f"save-{account or f'a{n}'}",
+        account_id=account or f"a{n}",
+        account_name=f"Account {n}",
+        tier=tier,
+        owner="Sam Ortiz" if owner == "u-sam" else "Aisha Khan",
+        owner_id=owner,
+        playbook_id=playbook,
+        playbook_name=playbook.replace("_", " ").title(),
+        playbook_version=1,
+        opened_at=opened,
+        closed_at=opened + timedelta(days=110) if decided else None,
+        status="closed" if decided else "running",
+        trigger="low usage",
         figures=KeyFigures(
-            first_contact_hours=contact_hours, first_contact_limit_hours=48,
-            contact_bucket=contact_bucket(contact_hours), outcome=outcome, recovery=recovery,
-            relapsed_after_days=relapse_days, commitments_kept=kept, commitments_broken=broken,
-            arr=arr, arr_retained=kept_arr if decided else 0.0,
-            arr_lost=(arr - kept_arr) if decided else 0.0),
-        timeline=timeline, generated_at=NOW)
+            first_contact_hours=contact_hours,
+            first_contact_limit_hours=48,
+            contact_bucket=contact_bucket(contact_hours),
+            outcome=outcome,
+            recovery=recovery,
+            relapsed_after_days=relapse_days,
+            commitments_kept=kept,
+            commitments_broken=broken,
+            arr=arr,
+            arr_retained=kept_arr if decided else 0.0,
+            arr_lost=(arr - kept_arr) if decided else 0.0,
+        ),
+        timeline=timeline,
+        generated_at=NOW,
+    )
 
 
 def mix() -> list[PostMortem]:
@@ -51,8 +82,9 @@ def mix() -> list[PostMortem]:
     S, P, L, F, OP = Verdict.SAVED, Verdict.PARTIALLY_SAVED, Verdict.LOST, Verdict.FAREWELL, Verdict.OPEN
     return [
         record(1, "value_roi", "enterprise", S, 20, kept=2, recovery=RecoveryResult.RECOVERED),
-        record(2, "value_roi", "enterprise", S, 30, kept=1, broken=1, recovery=RecoveryResult.RELAPSED,
-               relapse_days=14),
+        record(
+            2, "value_roi", "enterprise", S, 30, kept=1, broken=1, recovery=RecoveryResult.RELAPSED, relapse_days=14
+        ),
         record(3, "value_roi", "smb", P, 40, retained=60_000, recovery=RecoveryResult.RECOVERED),
         record(4, "value_roi", "smb", L, 100, broken=1),
         record(5, "budget", "smb", L, 90),
@@ -70,8 +102,11 @@ def test_save_rates_by_playbook_tier_and_time_to_first_contact() -> None:
     assert r.saves == 10 and r.decided == 8 and r.overall.open == 2
     assert r.overall.save_rate_pct == 50.0  # 3 saved + 1 partial of 8 decided
     playbooks = {g.key: g for g in r.by_playbook}
-    assert (playbooks["value_roi"].saved, playbooks["value_roi"].partially_saved,
-            playbooks["value_roi"].lost) == (2, 1, 1)
+    assert (playbooks["value_roi"].saved, playbooks["value_roi"].partially_saved, playbooks["value_roi"].lost) == (
+        2,
+        1,
+        1,
+    )
     assert playbooks["value_roi"].save_rate_pct == 75.0
     assert playbooks["budget"].save_rate_pct == 25.0 and playbooks["budget"].farewell == 1
     assert playbooks["budget"].label == "Budget"
@@ -87,11 +122,15 @@ def test_save_rates_by_playbook_tier_and_time_to_first_contact() -> None:
     assert r.saved_with_outcome == 4 and r.relapsed == 2 and r.relapse_rate_pct == 50.0
     assert r.arr_saved == 360_000 and r.arr_lost == 40_000 + 400_000
     assert contact_answer(r).startswith("Too few decided saves to tell yet: 3 answered within 48 h, 4 later")
-    more = [*mix(), *(record(20 + i, "value_roi", "smb", Verdict.SAVED, 10) for i in range(2)),
-            *(record(30 + i, "budget", "smb", Verdict.LOST, 100) for i in range(2))]
+    more = [
+        *mix(),
+        *(record(20 + i, "value_roi", "smb", Verdict.SAVED, 10) for i in range(2)),
+        *(record(30 + i, "budget", "smb", Verdict.LOST, 100) for i in range(2)),
+    ]
     assert contact_answer(build_report(more, Filters(), NOW)).startswith(
         "Yes: answering within 48 hours goes with a higher save rate. Saves whose first customer "
-        "contact came within 48 h: 100% saved (n=5); 2-7 days: 0% (n=4); over 7 days: 50% (n=2)")
+        "contact came within 48 h: 100% saved (n=5); 2-7 days: 0% (n=4); over 7 days: 50% (n=2)"
+    )
 
 
 def test_filters_since_playbook_tier_and_owner() -> None:

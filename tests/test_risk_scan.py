@@ -36,32 +36,38 @@ def _fired(**signals: object) -> list[str]:
     return [r.id for r in verdict.red]
 
 
-@pytest.mark.parametrize(("signals", "red_rule"), [
-    ({"onboarding_started": TODAY - timedelta(days=31)}, "onboarding_delayed"),
-    ({"usage_pct": 49.5}, "low_usage"),
-    ({"renewal_date": TODAY + timedelta(days=179), "renewal_likelihood": 74}, "renewal_at_risk"),
-    ({"payment_overdue_since": TODAY - timedelta(days=91)}, "payment_past_due"),
-    ({"last_business_review": TODAY - timedelta(days=181)}, "no_business_review"),
-    ({"sponsor_status": SponsorStatus.LOST}, "sponsor_lost"),
-    ({"health": 39}, "health_red"),
-])
+@pytest.mark.parametrize(
+    ("signals", "red_rule"),
+    [
+        ({"onboarding_started": TODAY - timedelta(days=31)}, "onboarding_delayed"),
+        ({"usage_pct": 49.5}, "low_usage"),
+        ({"renewal_date": TODAY + timedelta(days=179), "renewal_likelihood": 74}, "renewal_at_risk"),
+        ({"payment_overdue_since": TODAY - timedelta(days=91)}, "payment_past_due"),
+        ({"last_business_review": TODAY - timedelta(days=181)}, "no_business_review"),
+        ({"sponsor_status": SponsorStatus.LOST}, "sponsor_lost"),
+        ({"health": 39}, "health_red"),
+    ],
+)
 def test_each_trigger_rule_fires_past_its_threshold(signals: dict[str, object], red_rule: str) -> None:
     assert _fired(**signals) == [red_rule]
 
 
-@pytest.mark.parametrize("signals", [
-    {"onboarding_started": TODAY - timedelta(days=30)},
-    {"onboarding_started": TODAY - timedelta(days=90), "live_since": TODAY - timedelta(days=40)},
-    {"usage_pct": 50},
-    {"renewal_date": TODAY + timedelta(days=180), "renewal_likelihood": 50},
-    {"renewal_date": TODAY + timedelta(days=30), "renewal_likelihood": 75},
-    {"renewal_date": TODAY - timedelta(days=3), "renewal_likelihood": 10},
-    {"payment_overdue_since": TODAY - timedelta(days=90)},
-    {"last_business_review": TODAY - timedelta(days=180)},
-    {"sponsor_status": SponsorStatus.DISENGAGED},
-    {"health": 40},
-    {},
-])
+@pytest.mark.parametrize(
+    "signals",
+    [
+        {"onboarding_started": TODAY - timedelta(days=30)},
+        {"onboarding_started": TODAY - timedelta(days=90), "live_since": TODAY - timedelta(days=40)},
+        {"usage_pct": 50},
+        {"renewal_date": TODAY + timedelta(days=180), "renewal_likelihood": 50},
+        {"renewal_date": TODAY + timedelta(days=30), "renewal_likelihood": 75},
+        {"renewal_date": TODAY - timedelta(days=3), "renewal_likelihood": 10},
+        {"payment_overdue_since": TODAY - timedelta(days=90)},
+        {"last_business_review": TODAY - timedelta(days=180)},
+        {"sponsor_status": SponsorStatus.DISENGAGED},
+        {"health": 40},
+        {},
+    ],
+)
 def test_no_rule_fires_at_or_inside_its_threshold(signals: dict[str, object]) -> None:
     assert _fired(**signals) == []
 
@@ -75,8 +81,11 @@ def test_leading_indicators_colour_yellow_without_a_save() -> None:
 async def _scan(h: Harness, queue: str, **kw: object) -> tuple[ScanReport, list[int]]:
     scan_id = f"risk-scan-test-{uuid.uuid4().hex[:6]}"
     handle = await h.client.start_workflow(
-        RiskScanWorkflow.run, ScanInput(task_queue=queue, **kw), id=scan_id,  # type: ignore[arg-type]
-        task_queue=h.saves.task_queue)
+        RiskScanWorkflow.run,
+        ScanInput(task_queue=queue, **kw),
+        id=scan_id,  # type: ignore[arg-type]
+        task_queue=h.saves.task_queue,
+    )
     report = await handle.result()
     lengths = []
     run_id: str | None = handle.first_execution_run_id
@@ -84,8 +93,11 @@ async def _scan(h: Harness, queue: str, **kw: object) -> tuple[ScanReport, list[
         history = await h.client.get_workflow_handle(scan_id, run_id=run_id).fetch_history()
         lengths.append(len(history.events))
         last = history.events[-1]
-        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                  if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW else None)
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
     return report, lengths
 
 
@@ -100,7 +112,8 @@ async def _running(h: Harness, account_id: str) -> bool:
 
 
 async def test_a_scan_of_10000_accounts_colours_them_and_starts_one_save_per_red_account(
-        harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
     now: datetime = await harness.now()
     await add_generated_accounts(harness.services.engine, 10_000, now.date())
     parked = f"parked-saves-{uuid.uuid4().hex[:6]}"  # saves start there; no worker runs them here
@@ -112,8 +125,11 @@ async def test_a_scan_of_10000_accounts_colours_them_and_starts_one_save_per_red
     async with sessions(harness.services.engine)() as session:
         rows = list((await session.execute(select(Account))).scalars())
     colours = Counter(r.risk_status for r in rows)
-    red = [r for r in rows if r.scan_fired and any(f in {x.id for x in RULES.rules if x.colour == "red"}
-                                                    for f in r.scan_fired)]
+    red = [
+        r
+        for r in rows
+        if r.scan_fired and any(f in {x.id for x in RULES.rules if x.colour == "red"} for f in r.scan_fired)
+    ]
     c = report.counts
     assert c.accounts == len(rows) == 10_010  # the generated accounts and the demo CRM's ten
     assert (c.green, c.yellow, c.red) == (colours["green"], colours["yellow"], colours["red"])
@@ -142,27 +158,32 @@ async def test_a_scan_of_10000_accounts_colours_them_and_starts_one_save_per_red
         scanned = (await session.execute(query)).scalar()
     assert scanned == 10_010
     with capsys.disabled():
-        print(f"\nrisk scan of {c.accounts:,} accounts: green {c.green:,}, yellow {c.yellow:,},"
-              f" red {c.red:,};"
-              f" saves started {c.saves_started:,} ({dict(sorted(c.by_rule.items()))});"
-              f" {report.batches} pages in {report.runs} run(s); history events per run {lengths};"
-              f" {seconds:.1f} s on the time-skipping server.\n"
-              f"same-day re-scan (1,000-account pages, 4 per run):"
-              f" saves started {again.counts.saves_started},"
-              f" joined {again.counts.saves_joined},"
-              f" runs {again.runs}, history events per run {again_lengths}")
+        print(
+            f"\nrisk scan of {c.accounts:,} accounts: green {c.green:,}, yellow {c.yellow:,},"
+            f" red {c.red:,};"
+            f" saves started {c.saves_started:,} ({dict(sorted(c.by_rule.items()))});"
+            f" {report.batches} pages in {report.runs} run(s); history events per run {lengths};"
+            f" {seconds:.1f} s on the time-skipping server.\n"
+            f"same-day re-scan (1,000-account pages, 4 per run):"
+            f" saves started {again.counts.saves_started},"
+            f" joined {again.counts.saves_joined},"
+            f" runs {again.runs}, history events per run {again_lengths}"
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_the_scan_colours_accounts_but_never_lowers_a_status_a_save_set(
-        backend: str, tmp_path: Path, time_env: WorkflowEnvironment, settings: Settings,
-        smtp: SmtpSink) -> None:
-    async with store_url(backend, tmp_path) as url, \
-            Harness.running(time_env, settings.model_copy(update={"database_url": url}), smtp) as h:
+    backend: str, tmp_path: Path, time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
+) -> None:
+    async with (
+        store_url(backend, tmp_path) as url,
+        Harness.running(time_env, settings.model_copy(update={"database_url": url}), smtp) as h,
+    ):
         now = await h.now()
         ref = SaveRef(account_id="ferrovia", save_id="earlier-save", playbook_id="value_roi")
-        await h.services.crm.set_risk_status(RiskStatusRequest(save=ref, risk=RiskColour.YELLOW,
-                                                               reason="in recovery", at=now))
+        await h.services.crm.set_risk_status(
+            RiskStatusRequest(save=ref, risk=RiskColour.YELLOW, reason="in recovery", at=now)
+        )
         report, _ = await _scan(h, f"parked-{uuid.uuid4().hex[:6]}", as_of=now)
         async with sessions(h.services.engine)() as session:
             rows = {r.id: r for r in (await session.execute(select(Account))).scalars()}

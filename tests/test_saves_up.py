@@ -26,9 +26,14 @@ from workflows.search_attributes import PLAYBOOK
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "worker.cli"]
-DEMO_SAVES = {"save-northwind": "product_issue", "save-bluepeak": "value_roi",
-              "save-harborline": "service_relationship", "save-tinkerbox": "budget",
-              "save-quillstone": "competitive_threat", "save-orbitfoods": "champion_departure"}
+DEMO_SAVES = {
+    "save-northwind": "product_issue",
+    "save-bluepeak": "value_roi",
+    "save-harborline": "service_relationship",
+    "save-tinkerbox": "budget",
+    "save-quillstone": "competitive_threat",
+    "save-orbitfoods": "champion_departure",
+}
 
 
 def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -38,6 +43,7 @@ def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
         assert process.stdout is not None
         for line in process.stdout:
             lines.put(line)
+
     threading.Thread(target=pump, daemon=True).start()
     return lines
 
@@ -58,8 +64,10 @@ def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout: floa
 async def _running_saves(client: Client, expected: dict[str, str]) -> dict[str, Any]:
     listed: dict[str, Any] = {}
     for _ in range(100):  # visibility is eventually consistent
-        listed = {w.id: w.typed_search_attributes.get(PLAYBOOK) async for w in client.list_workflows(
-            "WorkflowType = 'Save' AND ExecutionStatus = 'Running'")}
+        listed = {
+            w.id: w.typed_search_attributes.get(PLAYBOOK)
+            async for w in client.list_workflows("WorkflowType = 'Save' AND ExecutionStatus = 'Running'")
+        }
         if listed == expected:
             break
         await asyncio.sleep(0.2)
@@ -68,12 +76,25 @@ async def _running_saves(client: Client, expected: dict[str, str]) -> dict[str, 
 
 async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cleanly(tmp_path: Path) -> None:
     port, ui_port, api_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "SAVES_UI_PORT": str(ui_port), "SAVES_API_PORT": str(api_port),
-           "SAVES_LOG_LEVEL": "WARNING", "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "SAVES_UI_PORT": str(ui_port),
+        "SAVES_API_PORT": str(api_port),
+        "SAVES_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("SAVES_WEBHOOK_SECRET", None)
     env.pop("SAVES_DATA_DIR", None)
-    up = subprocess.Popen([*CLI, "up", "--demo", "--port", str(port)], cwd=tmp_path, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    up = subprocess.Popen(
+        [*CLI, "up", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     seen: list[str] = []
     try:
         lines = _lines(up)
@@ -93,9 +114,17 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
         assert base == f"http://127.0.0.1:{api_port}"
         secret = (data / "webhook_secret").read_text().strip()
         assert oct((data / "webhook_secret").stat().st_mode)[-3:] == "600"
-        body = json.dumps({"event_id": "sf-42", "account_id": "maplecrest", "kind": "low_usage",
-                           "source": "salesforce", "signals": {"usage_pct": 31},
-                           "rule": "usage_below_50pct", "rule_version": "3"}).encode()
+        body = json.dumps(
+            {
+                "event_id": "sf-42",
+                "account_id": "maplecrest",
+                "kind": "low_usage",
+                "source": "salesforce",
+                "signals": {"usage_pct": 31},
+                "rule": "usage_below_50pct",
+                "rule_version": "3",
+            }
+        ).encode()
         json_type = {"content-type": "application/json"}
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             unsigned = await http.post("/triggers", content=body, headers=json_type)
@@ -104,8 +133,22 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
             assert signed.status_code == 202, signed.text
             assert signed.json()["started"] is True and signed.json()["playbook"] == "value_roi"
             # `saves sign` signs with the same secret the API accepts; a redelivery is a no-op
-            cli_sig = (await asyncio.to_thread(subprocess.run, [*CLI, "sign"], input=body, env=env, cwd=tmp_path,
-                                               check=True, capture_output=True, timeout=60)).stdout.decode().strip()
+            cli_sig = (
+                (
+                    await asyncio.to_thread(
+                        subprocess.run,
+                        [*CLI, "sign"],
+                        input=body,
+                        env=env,
+                        cwd=tmp_path,
+                        check=True,
+                        capture_output=True,
+                        timeout=60,
+                    )
+                )
+                .stdout.decode()
+                .strip()
+            )
             again = await http.post("/triggers", content=body, headers={**json_type, HEADER: cli_sig})
             assert again.status_code == 202 and again.headers.get("idempotent-replayed") == "true"
             assert again.json() == signed.json()
@@ -113,8 +156,15 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
         expected = {**DEMO_SAVES, "save-maplecrest": "value_roi"}
         assert await _running_saves(client, expected) == expected
         show_env = {**env, "SAVES_TEMPORAL_ADDRESS": f"localhost:{port}"}
-        shown = await asyncio.to_thread(subprocess.run, [*CLI, "show", "maplecrest"], env=show_env, cwd=tmp_path,
-                                        capture_output=True, text=True, timeout=60)
+        shown = await asyncio.to_thread(
+            subprocess.run,
+            [*CLI, "show", "maplecrest"],
+            env=show_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert shown.returncode == 0, shown.stderr
         assert "Why it started: low usage from salesforce; rule usage_below_50pct v3; usage_pct=31" in shown.stdout
     finally:

@@ -24,15 +24,15 @@ from workflows.scan_contracts import ScanReport
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal")
     assert path, "the temporal CLI is missing: pip install -e ."
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=path,
-                                                data_converter=pydantic_data_converter)
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=path, data_converter=pydantic_data_converter)
     await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 
 
 async def test_the_schedule_is_idempotent_and_a_triggered_scan_covers_the_crm(
-        dev_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink) -> None:
+    dev_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
+) -> None:
     async with Harness.running(dev_env, settings, smtp) as h:
         queue = h.saves.task_queue
         assert await ensure_scan_schedule(h.client, queue) == "created"

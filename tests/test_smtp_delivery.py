@@ -6,9 +6,17 @@ from activities.mailer import SmtpDelivery, SmtpSettings
 from activities.store.outbox import Outgoing
 from tests.harness import SmtpSink
 
-EMAIL = Outgoing(key="save-1/email/ack", account_id="northwind", save_id="save-1", template="acknowledgment",
-                 recipient="customer", to_address="priya@northwind.example", to_name="Priya Nair",
-                 subject="We hear you", body="Line one\n.\n.. a line that starts with dots\nLast line\n")
+EMAIL = Outgoing(
+    key="save-1/email/ack",
+    account_id="northwind",
+    save_id="save-1",
+    template="acknowledgment",
+    recipient="customer",
+    to_address="priya@northwind.example",
+    to_name="Priya Nair",
+    subject="We hear you",
+    body="Line one\n.\n.. a line that starts with dots\nLast line\n",
+)
 
 
 async def test_a_refused_claim_sends_nothing(smtp: SmtpSink) -> None:
@@ -27,8 +35,9 @@ async def test_a_granted_claim_delivers_the_message_intact(smtp: SmtpSink) -> No
     async def granted() -> bool:
         return True
 
-    await SmtpDelivery(SmtpSettings(host="127.0.0.1", port=smtp.port,
-                                    sender="Customer Success <cs@ourco.example.com>"))(EMAIL, granted)
+    await SmtpDelivery(
+        SmtpSettings(host="127.0.0.1", port=smtp.port, sender="Customer Success <cs@ourco.example.com>")
+    )(EMAIL, granted)
     (message,) = smtp.messages
     assert message["Subject"] == "We hear you" and "priya@northwind.example" in str(message["To"])
     assert message.get_payload(decode=True).decode().replace("\r\n", "\n") == EMAIL.body

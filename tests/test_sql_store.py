@@ -38,15 +38,15 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 def _task(key: str) -> CrmTaskRequest:
-    return CrmTaskRequest(key=key, save=SAVE, owner=OwnerRole.CSM, title="Call the sponsor",
-                          due_at=AT + timedelta(hours=48), at=AT)
+    return CrmTaskRequest(
+        key=key, save=SAVE, owner=OwnerRole.CSM, title="Call the sponsor", due_at=AT + timedelta(hours=48), at=AT
+    )
 
 
 async def test_a_task_key_creates_one_task_even_when_attempts_race(engine: AsyncEngine) -> None:
     crm = SqlCrm(engine)
     owner = await crm.get_owner("northwind", OwnerRole.CSM)
-    ids = await asyncio.gather(*[crm.create_task(_task("save-northwind/task/call"), owner)
-                                 for _ in range(6)])
+    ids = await asyncio.gather(*[crm.create_task(_task("save-northwind/task/call"), owner) for _ in range(6)])
     assert len(set(ids)) == 1
     tasks = await crm.tasks("northwind")
     assert len(tasks) == 1
@@ -54,17 +54,24 @@ async def test_a_task_key_creates_one_task_even_when_attempts_race(engine: Async
     assert owner is not None and tasks[0].owner_name == owner.name
 
 
-async def test_closing_a_task_closes_its_escalations_and_nothing_that_only_looks_alike(
-        engine: AsyncEngine) -> None:
+async def test_closing_a_task_closes_its_escalations_and_nothing_that_only_looks_alike(engine: AsyncEngine) -> None:
     crm = SqlCrm(engine)
-    for key in ("save-northwind/task/a_b", "save-northwind/task/a_b/escalation/1",
-                "save-northwind/task/aXb", "save-northwind/task/a_b2"):
+    for key in (
+        "save-northwind/task/a_b",
+        "save-northwind/task/a_b/escalation/1",
+        "save-northwind/task/aXb",
+        "save-northwind/task/a_b2",
+    ):
         await crm.create_task(_task(key), None)
     closed = await crm.close_tasks(["save-northwind/task/a_b"], "done", AT)
     assert closed == 2
     status = {t.key: t.status for t in await crm.tasks("northwind")}
-    assert status == {"save-northwind/task/a_b": "done", "save-northwind/task/a_b/escalation/1": "done",
-                      "save-northwind/task/aXb": "open", "save-northwind/task/a_b2": "open"}
+    assert status == {
+        "save-northwind/task/a_b": "done",
+        "save-northwind/task/a_b/escalation/1": "done",
+        "save-northwind/task/aXb": "open",
+        "save-northwind/task/a_b2": "open",
+    }
 
 
 async def test_a_note_is_written_once(engine: AsyncEngine) -> None:
@@ -83,9 +90,17 @@ async def test_racing_sends_of_one_email_deliver_it_once(engine: AsyncEngine) ->
             delivered.append(email.key)
 
     outbox = Outbox(engine)
-    email = Outgoing(key="save-northwind/email/ack", account_id="northwind", save_id="save-northwind",
-                     template="acknowledgment", recipient="customer", to_address="ana@northwind.example",
-                     to_name="Ana", subject="We hear you", body="...")
+    email = Outgoing(
+        key="save-northwind/email/ack",
+        account_id="northwind",
+        save_id="save-northwind",
+        template="acknowledgment",
+        recipient="customer",
+        to_address="ana@northwind.example",
+        to_name="Ana",
+        subject="We hear you",
+        body="...",
+    )
     statuses = await asyncio.gather(*[outbox.send_once(email, AT, deliver) for _ in range(5)])
     assert delivered == ["save-northwind/email/ack"]
     assert "sent" in statuses
@@ -103,8 +118,8 @@ async def test_import_is_an_upsert(engine: AsyncEngine) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_save_runs_its_first_steps_on_the_store(
-        backend: str, tmp_path: Path, time_env: WorkflowEnvironment, settings: Settings,
-        smtp: SmtpSink) -> None:
+    backend: str, tmp_path: Path, time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
+) -> None:
     """The worker's whole path (migrations at start, tasks, outbox, SMTP) on each database."""
     async with store_url(backend, tmp_path) as url:
         on_store = settings.model_copy(update={"database_url": url})

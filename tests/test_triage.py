@@ -31,13 +31,19 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def _account(**kw: object) -> AccountSnapshot:
-    base: dict[str, object] = {"account_id": "acme", "name": "Acme", "tier": Tier.MID_MARKET,
-                               "arr": 80000, "usage_pct": 60, "health": 50, "fit": Fit.GOOD}
+    base: dict[str, object] = {
+        "account_id": "acme",
+        "name": "Acme",
+        "tier": Tier.MID_MARKET,
+        "arr": 80000,
+        "usage_pct": 60,
+        "health": 50,
+        "fit": Fit.GOOD,
+    }
     return AccountSnapshot.model_validate(base | kw)
 
 
-def _decide(kind: TriggerKind, reason: CancellationReason | None = None,
-            **account: object) -> TriageDecision:
+def _decide(kind: TriggerKind, reason: CancellationReason | None = None, **account: object) -> TriageDecision:
     trigger = Trigger(trigger_id="t", account_id="acme", kind=kind, reason=reason)
     return triage.decide(load_triage_rules(), _account(**account), trigger, NOW)
 
@@ -57,8 +63,7 @@ def test_mis_set_expectations_are_a_shared_recover() -> None:
 
 def test_a_poor_fit_small_account_is_a_dead_zone_farewell() -> None:
     d = _decide(TriggerKind.LOW_USAGE, fit=Fit.POOR, arr=9000)
-    assert (d.zone, d.zone_rule, d.strategy, d.path) == (Zone.DEAD, "poor_fit_small", Strategy.FAREWELL,
-                                                         SavePath.EXIT)
+    assert (d.zone, d.zone_rule, d.strategy, d.path) == (Zone.DEAD, "poor_fit_small", Strategy.FAREWELL, SavePath.EXIT)
     assert d.effort_started_at is None and triage.holding(d)
 
 
@@ -72,8 +77,9 @@ def test_value_is_not_arr_a_vocal_detractor_stays_in_the_red_zone() -> None:
 def test_lost_sponsor_and_little_use_is_a_farewell_unless_strategic() -> None:
     gone = _decide(TriggerKind.SPONSOR_LOST, sponsor_status=SponsorStatus.LOST, usage_pct=22)
     assert (gone.zone, gone.strategy, gone.path) == (Zone.RED, Strategy.FAREWELL, SavePath.EXIT)
-    kept = _decide(TriggerKind.SPONSOR_LOST, sponsor_status=SponsorStatus.LOST, usage_pct=22,
-                   flags=[AccountFlag.STRATEGIC])
+    kept = _decide(
+        TriggerKind.SPONSOR_LOST, sponsor_status=SponsorStatus.LOST, usage_pct=22, flags=[AccountFlag.STRATEGIC]
+    )
     assert kept.path is SavePath.SAVE
     unknown_usage = _decide(TriggerKind.SPONSOR_LOST, sponsor_status=SponsorStatus.LOST, usage_pct=None)
     assert unknown_usage.path is SavePath.SAVE  # a missing reading never counts as "below"
@@ -83,8 +89,9 @@ def test_override_rules_the_window_and_one_review() -> None:
     d = _decide(TriggerKind.PRODUCT_GAP)
     assert triage.override_refusal(d, NOW + timedelta(hours=25)) is not None
     assert triage.override_refusal(d, NOW + timedelta(hours=23)) is None
-    triage.apply_override(d, OverrideTriage(strategy=Strategy.FAREWELL, reason="wrong market", by="Dana"),
-                          NOW + timedelta(hours=1))
+    triage.apply_override(
+        d, OverrideTriage(strategy=Strategy.FAREWELL, reason="wrong market", by="Dana"), NOW + timedelta(hours=1)
+    )
     assert d.path is SavePath.EXIT and d.override is not None and d.override.previous_path is SavePath.SAVE
     refusal = triage.override_refusal(d, NOW + timedelta(hours=2))
     assert refusal is not None and "already overridden by Dana" in refusal
@@ -121,8 +128,9 @@ async def test_a_dead_zone_save_holds_then_exits_gracefully(harness: Harness) ->
     assert "may override until" in await harness.saves.details("lumenworks")
     assert held.tasks and all(t.status.value == "pending" for t in held.tasks.values())
     with pytest.raises(SaveError, match="triage chose the exit path"):
-        await harness.act("lumenworks", SaveWorkflow.add_commitment,
-                          AddCommitment(what="A discount", owner="csm", due_in="7d"))
+        await harness.act(
+            "lumenworks", SaveWorkflow.add_commitment, AddCommitment(what="A discount", owner="csm", due_in="7d")
+        )
 
     await harness.sleep(hours=2)  # the window closed with no override
     state = await harness.wait_in_stage("lumenworks", "exit")
@@ -131,11 +139,13 @@ async def test_a_dead_zone_save_holds_then_exits_gracefully(harness: Harness) ->
     assert [e.template for e in emails] == ["farewell"]
     tasks = await harness.crm_tasks("lumenworks")
     assert [t.title for t in tasks] == ["Exit interview with Lumenworks Studio"]
-    assert state.triage is not None and close_to(state.triage.effort_started_at,
-                                                 opened.opened_at + timedelta(hours=24))
+    assert state.triage is not None and close_to(state.triage.effort_started_at, opened.opened_at + timedelta(hours=24))
     with pytest.raises(SaveError, match="override window closed"):
-        await harness.act("lumenworks", SaveWorkflow.override_triage,
-                          OverrideTriage(zone=Zone.RED, strategy=Strategy.RESCUE, reason="late", by="Dana"))
+        await harness.act(
+            "lumenworks",
+            SaveWorkflow.override_triage,
+            OverrideTriage(zone=Zone.RED, strategy=Strategy.RESCUE, reason="late", by="Dana"),
+        )
     result = await harness.result("lumenworks")
     assert result.closed_reason == "farewell" and result.outcome is None
 
@@ -144,8 +154,13 @@ async def test_a_manager_overrides_a_farewell_into_a_save_within_the_window(harn
     opened = await harness.start("cobaltbay", TriggerKind.SPONSOR_LOST)
     assert opened.stage.value == "triage"
     await harness.sleep(hours=6)
-    decision = await harness.act("cobaltbay", SaveWorkflow.override_triage, OverrideTriage(
-        strategy=Strategy.RESCUE, reason="New CFO asked for a meeting; worth one more try", by="Dana Reyes"))
+    decision = await harness.act(
+        "cobaltbay",
+        SaveWorkflow.override_triage,
+        OverrideTriage(
+            strategy=Strategy.RESCUE, reason="New CFO asked for a meeting; worth one more try", by="Dana Reyes"
+        ),
+    )
     assert decision.path is SavePath.SAVE and decision.override.by == "Dana Reyes"
     state = await harness.wait_in_stage("cobaltbay", "investigation")
     await harness.sleep(minutes=1)
@@ -157,23 +172,24 @@ async def test_a_manager_overrides_a_farewell_into_a_save_within_the_window(harn
     assert not [e for e in await harness.emails("cobaltbay") if e.template == "farewell"]
     assert "overridden by Dana Reyes" in state.triage.reasons[-1]
     with pytest.raises(SaveError, match="already overridden"):
-        await harness.act("cobaltbay", SaveWorkflow.override_triage,
-                          OverrideTriage(reason="confirm", by="Olu"))
+        await harness.act("cobaltbay", SaveWorkflow.override_triage, OverrideTriage(reason="confirm", by="Olu"))
 
 
 async def test_a_manager_sends_a_running_save_to_the_exit_path(harness: Harness) -> None:
     await harness.start("bluepeak", TriggerKind.LOW_USAGE)
     await harness.sleep(hours=3)
     assert await harness.crm_tasks("bluepeak")
-    await harness.act("bluepeak", SaveWorkflow.override_triage, OverrideTriage(
-        zone=Zone.DEAD, reason="Acquired; the parent uses a rival suite", by="Dana Reyes"))
+    await harness.act(
+        "bluepeak",
+        SaveWorkflow.override_triage,
+        OverrideTriage(zone=Zone.DEAD, reason="Acquired; the parent uses a rival suite", by="Dana Reyes"),
+    )
     state = await harness.wait_in_stage("bluepeak", "exit")
     await harness.sleep(minutes=1)
     assert state.triage is not None and state.triage.path is SavePath.EXIT
     step_tasks = [t for t in await harness.crm_tasks("bluepeak") if "Exit interview" not in t.title]
     assert step_tasks and all(t.status == "cancelled" for t in step_tasks)
-    goodbyes = [e.template for e in await harness.emails("bluepeak")
-                if e.template in ("farewell", "exit_interview")]
+    goodbyes = [e.template for e in await harness.emails("bluepeak") if e.template in ("farewell", "exit_interview")]
     assert goodbyes == ["farewell"]
     result = await harness.result("bluepeak")
     assert result.closed_reason == "dead zone"
@@ -182,8 +198,9 @@ async def test_a_manager_sends_a_running_save_to_the_exit_path(harness: Harness)
 async def test_a_confirmed_exit_starts_without_waiting_out_the_window(harness: Harness) -> None:
     opened = await harness.start("lumenworks", TriggerKind.LOW_USAGE)
     await harness.sleep(hours=1)
-    await harness.act("lumenworks", SaveWorkflow.override_triage,
-                      OverrideTriage(reason="Agreed: poor fit", by="Dana Reyes"))
+    await harness.act(
+        "lumenworks", SaveWorkflow.override_triage, OverrideTriage(reason="Agreed: poor fit", by="Dana Reyes")
+    )
     state = await harness.wait_in_stage("lumenworks", "exit")
     assert state.triage is not None and state.triage.confirmed_by == "Dana Reyes"
     assert close_to(state.exit_started_at, opened.opened_at + timedelta(hours=1))

@@ -18,11 +18,13 @@ from workflows.save import SaveWorkflow
 
 
 async def test_a_second_trigger_joins_the_running_save(harness: Harness) -> None:
-    first = await harness.trigger("northwind", TriggerKind.CANCELLATION_REQUEST,
-                                  reason=CancellationReason.PRODUCT, trigger_id="evt-1")
+    first = await harness.trigger(
+        "northwind", TriggerKind.CANCELLATION_REQUEST, reason=CancellationReason.PRODUCT, trigger_id="evt-1"
+    )
     opened = await harness.wait_open("northwind")
-    second = await harness.trigger("northwind", TriggerKind.SUPPORT_ESCALATION, trigger_id="evt-2",
-                                   note="Sev-1 ticket escalated by their CTO")
+    second = await harness.trigger(
+        "northwind", TriggerKind.SUPPORT_ESCALATION, trigger_id="evt-2", note="Sev-1 ticket escalated by their CTO"
+    )
     assert not first.merged and second.merged
     await harness.sleep(minutes=1)
     state = await harness.state("northwind")
@@ -41,9 +43,9 @@ async def test_a_redelivered_trigger_is_recorded_once(harness: Harness) -> None:
 
 
 async def test_concurrent_triggers_start_exactly_one_save(harness: Harness) -> None:
-    results = await asyncio.gather(*[
-        harness.trigger("orbitfoods", TriggerKind.CHAMPION_DEPARTURE, trigger_id=f"evt-{n}")
-        for n in range(10)])
+    results = await asyncio.gather(
+        *[harness.trigger("orbitfoods", TriggerKind.CHAMPION_DEPARTURE, trigger_id=f"evt-{n}") for n in range(10)]
+    )
     assert len({r.workflow_id for r in results}) == 1
     await harness.wait_open("orbitfoods")
     await harness.sleep(minutes=1)
@@ -68,18 +70,22 @@ async def test_unknown_account_or_unrouted_trigger_is_refused_before_anything_st
         await harness.trigger("bad id!", TriggerKind.LOW_USAGE)
 
 
-async def test_a_save_for_an_account_missing_from_the_crm_fails_at_once_without_retrying(
-        harness: Harness) -> None:
+async def test_a_save_for_an_account_missing_from_the_crm_fails_at_once_without_retrying(harness: Harness) -> None:
     """Data that can never succeed is a non-retryable error: the save fails with the reason, fast."""
     handle = await harness.client.start_workflow(
-        SaveWorkflow.run, SaveInput(trigger=Trigger(
-            trigger_id="t-ghost", account_id="ghost", kind=TriggerKind.LOW_USAGE, source="test")),
-        id="save-ghost", task_queue=harness.saves.task_queue)
+        SaveWorkflow.run,
+        SaveInput(trigger=Trigger(trigger_id="t-ghost", account_id="ghost", kind=TriggerKind.LOW_USAGE, source="test")),
+        id="save-ghost",
+        task_queue=harness.saves.task_queue,
+    )
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     cause = failed.value.cause.cause
     assert isinstance(cause, ApplicationError) and cause.type == UNKNOWN_ACCOUNT and "ghost" in cause.message
     history = await handle.fetch_history()
-    attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
-                if e.HasField("activity_task_started_event_attributes")]
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
     assert attempts == [1]

@@ -11,7 +11,10 @@ from markupsafe import Markup
 from workflows.postmortem import TimelineEntry
 
 COLOURS = {
-    "saved": "#2e7d32", "partially_saved": "#9ccc65", "lost": "#c62828", "farewell": "#8d6e63",
+    "saved": "#2e7d32",
+    "partially_saved": "#9ccc65",
+    "lost": "#c62828",
+    "farewell": "#8d6e63",
     "open": "#90a4ae",
 }
 LANES = [
@@ -25,13 +28,16 @@ LANES = [
 
 
 def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
-    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-                  f'width="100%" role="img" aria-label="{escape(label)}" '
-                  f'font-family="system-ui, sans-serif" font-size="12">{"".join(body)}</svg>')
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(label)}" '
+        f'font-family="system-ui, sans-serif" font-size="12">{"".join(body)}</svg>'
+    )
 
 
-def timeline_chart(entries: Sequence[TimelineEntry], start: datetime, end: datetime,
-                   first_contact_limit: timedelta | None = None) -> Markup:
+def timeline_chart(
+    entries: Sequence[TimelineEntry], start: datetime, end: datetime, first_contact_limit: timedelta | None = None
+) -> Markup:
     """One lane per kind of event along the save's life; late things in red; the 48-hour mark."""
     width, left, right, lane_h, top = 960, 110, 20, 34, 26
     height = top + lane_h * len(LANES) + 24
@@ -49,16 +55,20 @@ def timeline_chart(entries: Sequence[TimelineEntry], start: datetime, end: datet
         body.append(f'<text x="{gx:.1f}" y="{height - 6}" text-anchor="middle" fill="#777">day {d}</text>')
     marks = [(timedelta(hours=48), "48 h", "start")]
     if first_contact_limit is not None and first_contact_limit != timedelta(hours=48):
-        marks.append((first_contact_limit, "contact due",
-                      "end" if first_contact_limit < timedelta(hours=48) else "start"))
+        marks.append(
+            (first_contact_limit, "contact due", "end" if first_contact_limit < timedelta(hours=48) else "start")
+        )
     for mark, label, anchor in marks:
         if mark.total_seconds() < span:
             mx = x(start + mark)
-            body.append(f'<line x1="{mx:.1f}" y1="{top - 10}" x2="{mx:.1f}" y2="{height - 20}" '
-                        f'stroke="#f9a825" stroke-dasharray="4 3"/>')
+            body.append(
+                f'<line x1="{mx:.1f}" y1="{top - 10}" x2="{mx:.1f}" y2="{height - 20}" '
+                f'stroke="#f9a825" stroke-dasharray="4 3"/>'
+            )
             tx = mx + 3 if anchor == "start" else mx - 3
-            body.append(f'<text x="{tx:.1f}" y="{top - 12}" text-anchor="{anchor}" '
-                        f'fill="#b07b00">{escape(label)}</text>')
+            body.append(
+                f'<text x="{tx:.1f}" y="{top - 12}" text-anchor="{anchor}" fill="#b07b00">{escape(label)}</text>'
+            )
     for i, (name, kinds) in enumerate(LANES):
         y = top + i * lane_h + lane_h / 2
         body.append(f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end" fill="#333">{name}</text>')
@@ -66,10 +76,17 @@ def timeline_chart(entries: Sequence[TimelineEntry], start: datetime, end: datet
         for e in entries:
             if e.kind not in kinds:
                 continue
-            colour = "#c62828" if e.late else "#2e7d32" if e.kind in (
-                "task_done", "commitment_kept", "recovery_check", "outcome", "closed") else "#1565c0"
-            body.append(f'<circle cx="{x(e.at):.1f}" cy="{y:.1f}" r="5" fill="{colour}" fill-opacity="0.8">'
-                        f'<title>{escape(e.at.strftime("%d %b %H:%M"))}: {escape(e.text)}</title></circle>')
+            colour = (
+                "#c62828"
+                if e.late
+                else "#2e7d32"
+                if e.kind in ("task_done", "commitment_kept", "recovery_check", "outcome", "closed")
+                else "#1565c0"
+            )
+            body.append(
+                f'<circle cx="{x(e.at):.1f}" cy="{y:.1f}" r="5" fill="{colour}" fill-opacity="0.8">'
+                f"<title>{escape(e.at.strftime('%d %b %H:%M'))}: {escape(e.text)}</title></circle>"
+            )
     return _svg(width, height, body, "Timeline of the save")
 
 
@@ -88,11 +105,12 @@ def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], title: str) -> Mark
             if not n:
                 continue
             w = (width - left - right) * n / total
-            body.append(f'<rect x="{cursor:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-                        f'<title>{escape(kind.replace("_", " "))}: {n}</title></rect>')
+            body.append(
+                f'<rect x="{cursor:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+                f"<title>{escape(kind.replace('_', ' '))}: {n}</title></rect>"
+            )
             if w > 18:
-                body.append(f'<text x="{cursor + w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
-                            f'fill="#fff">{n}</text>')
+                body.append(f'<text x="{cursor + w / 2:.1f}" y="{y + 15}" text-anchor="middle" fill="#fff">{n}</text>')
             cursor += w
         saved = counts.get("saved", 0) + counts.get("partially_saved", 0)
         decided = total - counts.get("open", 0)
@@ -101,8 +119,10 @@ def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], title: str) -> Mark
     legend_y = height - 12
     lx = left
     for kind, colour in COLOURS.items():
-        body.append(f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" fill="{colour}"/>'
-                    f'<text x="{lx + 16}" y="{legend_y}">{kind.replace("_", " ")}</text>')
+        body.append(
+            f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{lx + 16}" y="{legend_y}">{kind.replace("_", " ")}</text>'
+        )
         lx += 110
     return _svg(width, height, body, title)
 
@@ -112,8 +132,10 @@ def rate_bars(rows: Sequence[tuple[str, float | None, int]], title: str, unit: s
     width, height, base, top = 760, 260, 210, 30
     n_rows = max(len(rows), 1)
     slot = (width - 60) / n_rows
-    body = [f'<text x="0" y="16" font-weight="600">{escape(title)}</text>',
-            f'<line x1="40" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#999"/>']
+    body = [
+        f'<text x="0" y="16" font-weight="600">{escape(title)}</text>',
+        f'<line x1="40" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#999"/>',
+    ]
     for pct in (0, 50, 100):
         y = base - (base - top) * pct / 100
         body.append(f'<text x="34" y="{y + 4:.1f}" text-anchor="end" fill="#777">{pct}{unit}</text>')
@@ -123,10 +145,14 @@ def rate_bars(rows: Sequence[tuple[str, float | None, int]], title: str, unit: s
         bw = min(90.0, slot * 0.6)
         if value is not None:
             h = (base - top) * value / 100
-            body.append(f'<rect x="{cx - bw / 2:.1f}" y="{base - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
-                        f'fill="#1565c0"><title>{escape(label)}: {value:.0f}{unit} of {n}</title></rect>')
-            body.append(f'<text x="{cx:.1f}" y="{base - h - 6:.1f}" text-anchor="middle" '
-                        f'font-weight="600">{value:.0f}{unit}</text>')
+            body.append(
+                f'<rect x="{cx - bw / 2:.1f}" y="{base - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
+                f'fill="#1565c0"><title>{escape(label)}: {value:.0f}{unit} of {n}</title></rect>'
+            )
+            body.append(
+                f'<text x="{cx:.1f}" y="{base - h - 6:.1f}" text-anchor="middle" '
+                f'font-weight="600">{value:.0f}{unit}</text>'
+            )
         else:
             body.append(f'<text x="{cx:.1f}" y="{base - 6}" text-anchor="middle" fill="#777">no data</text>')
         body.append(f'<text x="{cx:.1f}" y="{base + 18}" text-anchor="middle">{escape(label)}</text>')

@@ -62,10 +62,14 @@ from workflows.why import why_started
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Durable save playbooks for Customer Success teams, on Temporal.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-crm_app = typer.Typer(help="The CRM store: import accounts, set health, look at tasks and emails.",
-                      no_args_is_help=True)
+app = typer.Typer(
+    help="Durable save playbooks for Customer Success teams, on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+crm_app = typer.Typer(
+    help="The CRM store: import accounts, set health, look at tasks and emails.", no_args_is_help=True
+)
 task_app = typer.Typer(help="Tasks of a save.", no_args_is_help=True)
 commitment_app = typer.Typer(help="Promises made to the customer.", no_args_is_help=True)
 playbooks_app = typer.Typer(help="The playbook definitions.", no_args_is_help=True)
@@ -100,14 +104,16 @@ def _run(work: Awaitable[T]) -> T:
         raise _fail(str(exc)) from None
     except ValidationError as exc:
         raise _fail("; ".join(describe(exc, None))) from None
-    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError,
-            CrmSettingsError) as exc:
+    except (PlaybookError, CrmImportError, DevServerError, ConnectionSettingsError, CrmSettingsError) as exc:
         raise _fail(str(exc)) from None
     except RuntimeError as exc:
         if "Failed client connect" in str(exc) or "connection" in str(exc).lower():
             settings = Settings()
-            raise _fail(f"cannot reach Temporal at {settings.temporal_address}; "
-                        "start it with `saves up` or set SAVES_TEMPORAL_ADDRESS", 1) from None
+            raise _fail(
+                f"cannot reach Temporal at {settings.temporal_address}; "
+                "start it with `saves up` or set SAVES_TEMPORAL_ADDRESS",
+                1,
+            ) from None
         raise
 
 
@@ -118,8 +124,9 @@ async def _saves(settings: Settings | None = None) -> AsyncIterator[SaveClient]:
     try:
         await create_schema(engine)
         client = await connect(settings)
-        yield SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                         make_crm(settings, SqlCrm(engine)))
+        yield SaveClient(
+            client, settings.task_queue, load_playbooks(settings.playbook_dir), make_crm(settings, SqlCrm(engine))
+        )
     finally:
         await engine.dispose()
 
@@ -163,12 +170,14 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
-        saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                           services.crm_activities.crm)
+        saves = SaveClient(
+            client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm_activities.crm
+        )
         async with worker, start_api(settings, saves, services.engine, out) as api_url:
             out.print("[bold green]Saves are running.[/bold green]")
-            out.print(f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
-                      soft_wrap=True)
+            out.print(
+                f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows", soft_wrap=True
+            )
             out.print(f"  API: {api_url} (OpenAPI docs at {api_url}/docs)", soft_wrap=True)
             out.print("Filter it with the queries from `saves views` (e.g. saves past the 48-hour rule).")
             if demo:
@@ -197,13 +206,16 @@ async def _worker(settings: Settings) -> None:
     try:
         await register_search_attributes(client)
     except Exception as exc:  # e.g. Temporal Cloud: registered in the cloud console instead
-        err.print(f"note: could not register search attributes ({exc}); "
-                  "run `saves search-attributes` with an admin identity")
+        err.print(
+            f"note: could not register search attributes ({exc}); run `saves search-attributes` with an admin identity"
+        )
     services = await build_services(settings)
     try:
         async with build_worker(client, settings.task_queue, services.activities()):
-            out.print(f"Worker polling task queue {settings.task_queue!r} on "
-                      f"{client.service_client.config.target_host} ({client.namespace})")
+            out.print(
+                f"Worker polling task queue {settings.task_queue!r} on "
+                f"{client.service_client.config.target_host} ({client.namespace})"
+            )
             await _until_stopped()
     finally:
         await services.engine.dispose()
@@ -212,8 +224,10 @@ async def _worker(settings: Settings) -> None:
 @app.command("search-attributes")
 def search_attributes() -> None:
     """Register the save search attributes on the configured namespace (idempotent)."""
+
     async def work() -> list[str]:
         return await register_search_attributes(await connect(Settings()))
+
     added = _run(work())
     out.print(f"registered: {', '.join(added)}" if added else "all search attributes already registered")
 
@@ -238,13 +252,17 @@ def _signals(values: list[str]) -> dict[str, float | int | str | bool]:
 def trigger(
     account: Account,
     kind: Annotated[TriggerKind, typer.Option(help="What kind of risk signal this is.")],
-    reason: Annotated[CancellationReason | None, typer.Option(
-        help="For a cancellation request (or a manual trigger): the stated reason; it picks the playbook.",
-    )] = None,
+    reason: Annotated[
+        CancellationReason | None,
+        typer.Option(
+            help="For a cancellation request (or a manual trigger): the stated reason; it picks the playbook.",
+        ),
+    ] = None,
     playbook: Annotated[str | None, typer.Option(help="Run this playbook instead of the routed one.")] = None,
     note: Annotated[str, typer.Option(help="What happened, in a sentence.")] = "",
-    signal_value: Annotated[list[str] | None, typer.Option(
-        "--signal", help="A signal value as name=value, e.g. usage_pct=31. Repeatable.")] = None,
+    signal_value: Annotated[
+        list[str] | None, typer.Option("--signal", help="A signal value as name=value, e.g. usage_pct=31. Repeatable.")
+    ] = None,
     trigger_id: Annotated[str | None, typer.Option("--id", help="Event id; a repeated id is ignored.")] = None,
     source: Annotated[str, typer.Option(help="Where the signal came from.")] = "cli",
     rule: Annotated[str | None, typer.Option(help="The detection rule that fired.")] = None,
@@ -252,14 +270,25 @@ def trigger(
     by: By = None,
 ) -> None:
     """Report a risk signal: starts the account's save, or joins the one running."""
-    request = Trigger(trigger_id=trigger_id or new_trigger_id(), account_id=account, kind=kind,
-                      reason=reason, playbook=playbook, source=source, note=note,
-                      signals=_signals(signal_value or []), reported_by=by, rule=rule,
-                      rule_version=rule_version, observed_at=datetime.now(UTC))
+    request = Trigger(
+        trigger_id=trigger_id or new_trigger_id(),
+        account_id=account,
+        kind=kind,
+        reason=reason,
+        playbook=playbook,
+        source=source,
+        note=note,
+        signals=_signals(signal_value or []),
+        reported_by=by,
+        rule=rule,
+        rule_version=rule_version,
+        observed_at=datetime.now(UTC),
+    )
 
     async def work() -> Any:
         async with _saves() as saves:
             return await saves.trigger(request)
+
     result = _run(work())
     verb = "joined the running save" if result.merged else "started a save"
     out.print(f"{account}: {verb} ({result.playbook}), workflow {result.workflow_id}")
@@ -271,9 +300,11 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole state as JSON.")] = False,
 ) -> None:
     """Where a save stands: stage, tasks, overdue items, escalations, commitments."""
+
     async def work() -> tuple[SaveState, str]:
         async with _saves() as saves:
             return await saves.state(account), await saves.details(account)
+
     state, details = _run(work())
     if as_json:
         sys.stdout.write(state.model_dump_json(indent=2) + "\n")
@@ -284,11 +315,20 @@ def show(
         table.add_column(column)
     for task in state.tasks.values():
         status = task.status.value + (" (overdue)" if task.overdue and task.is_active else "")
-        table.add_row(task.id, task.title, task.owner.value, status, when(task.due_at) if task.due_at else "",
-                      when(task.done_at) if task.done_at else "")
+        table.add_row(
+            task.id,
+            task.title,
+            task.owner.value,
+            status,
+            when(task.due_at) if task.due_at else "",
+            when(task.done_at) if task.done_at else "",
+        )
     out.print(table)
-    out.print(f"Triggers: {', '.join(r.trigger.kind.value for r in state.triggers)} · "
-              f"emails sent {state.emails_sent} · run {state.run_number}", highlight=False)
+    out.print(
+        f"Triggers: {', '.join(r.trigger.kind.value for r in state.triggers)} · "
+        f"emails sent {state.emails_sent} · run {state.run_number}",
+        highlight=False,
+    )
     out.print(f"Why it started: {why_started(state.triggers[0])}", highlight=False)
 
 
@@ -304,8 +344,9 @@ def task_complete(
     by: By = None,
 ) -> None:
     """Mark a task done; its escalation ladder stops."""
-    task = _run(_act(account, SaveWorkflow.complete_task,
-                     CompleteTask(task_id=task_id, by=by, note=note, approved=not reject)))
+    task = _run(
+        _act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task_id, by=by, note=note, approved=not reject))
+    )
     out.print(f"{task.id}: done")
 
 
@@ -331,8 +372,13 @@ def commitment_add(
     by: By = None,
 ) -> None:
     """Record a promise made to the customer; it is tracked and escalated if late."""
-    c = _run(_act(account, SaveWorkflow.add_commitment,
-                  AddCommitment(what=what, owner=owner, discount_pct=discount, by=by, **_due(due))))
+    c = _run(
+        _act(
+            account,
+            SaveWorkflow.add_commitment,
+            AddCommitment(what=what, owner=owner, discount_pct=discount, by=by, **_due(due)),
+        )
+    )
     extra = " (waiting for approval)" if c.status.value == "awaiting_approval" else ""
     out.print(f"{c.id}: {c.what}, due {when(c.due_at)}{extra}")
 
@@ -345,8 +391,9 @@ def commitment_fulfil(
     by: By = None,
 ) -> None:
     """Mark a commitment delivered."""
-    c = _run(_act(account, SaveWorkflow.fulfil_commitment,
-                  FulfilCommitment(commitment_id=commitment_id, by=by, note=note)))
+    c = _run(
+        _act(account, SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id=commitment_id, by=by, note=note))
+    )
     out.print(f"{c.id}: {'kept' if c.kept else 'delivered late'}")
 
 
@@ -359,8 +406,13 @@ def root_cause(
     by: By = None,
 ) -> None:
     """Record the root cause found with the five whys."""
-    _run(_act(account, SaveWorkflow.record_root_cause,
-              RecordRootCause(whys=why, category=category, summary=summary, by=by)))
+    _run(
+        _act(
+            account,
+            SaveWorkflow.record_root_cause,
+            RecordRootCause(whys=why, category=category, summary=summary, by=by),
+        )
+    )
     out.print("root cause recorded")
 
 
@@ -387,9 +439,13 @@ def reassign(
     by: By = None,
 ) -> None:
     """Hand the save (or one role's part of it) to another person; their open tasks move too."""
-    change = _run(_act(account, SaveWorkflow.reassign_owner,
-                       ReassignOwner(role=role, owner_id=owner_id, name=name, email=email,
-                                     reason=reason, by=by)))
+    change = _run(
+        _act(
+            account,
+            SaveWorkflow.reassign_owner,
+            ReassignOwner(role=role, owner_id=owner_id, name=name, email=email, reason=reason, by=by),
+        )
+    )
     out.print(f"{change.role.value}: {change.previous or 'nobody'} -> {change.name}")
 
 
@@ -403,9 +459,13 @@ def outcome(
     by: By = None,
 ) -> None:
     """Record how the save ended. Saved starts the 90-day recovery; lost starts the exit."""
-    o = _run(_act(account, SaveWorkflow.record_outcome,
-                  RecordOutcome(kind=kind, reason=reason, arr_retained=arr_retained,
-                                criteria_met=met or [], by=by)))
+    o = _run(
+        _act(
+            account,
+            SaveWorkflow.record_outcome,
+            RecordOutcome(kind=kind, reason=reason, arr_retained=arr_retained, criteria_met=met or [], by=by),
+        )
+    )
     out.print(f"outcome {o.kind.value}; criteria met: {', '.join(o.criteria_met) or 'none'}")
 
 
@@ -427,6 +487,7 @@ def crm_import(file: Annotated[Path, typer.Argument(help="A YAML or JSON file of
             return await import_crm(engine, crm)
         finally:
             await engine.dispose()
+
     count = _run(work())
     out.print(f"imported {count} accounts")
 
@@ -438,6 +499,7 @@ def crm_health(
     usage: Annotated[float | None, typer.Option(help="Usage percentage.")] = None,
 ) -> None:
     """Record a new health score for an account, as a CRM sync would."""
+
     async def work() -> None:
         engine = make_engine(Settings().db_url)
         try:
@@ -446,6 +508,7 @@ def crm_health(
             raise SaveError(exc.args[0]) from None
         finally:
             await engine.dispose()
+
     _run(work())
     out.print(f"{account}: health {score}")
 
@@ -462,15 +525,26 @@ def _crm_table(title: str, rows: list[Any], columns: dict[str, Callable[[Any], A
 @crm_app.command("tasks")
 def crm_tasks(account: Annotated[str | None, typer.Argument(help="Only this account.")] = None) -> None:
     """CRM tasks the saves created."""
+
     async def work() -> list[Any]:
         engine = make_engine(Settings().db_url)
         try:
             return await SqlCrm(engine).tasks(account)
         finally:
             await engine.dispose()
-    _crm_table("CRM tasks", _run(work()), {
-        "id": lambda t: f"T-{t.id}", "account": lambda t: t.account_id, "owner": lambda t: t.owner_role,
-        "title": lambda t: t.title, "due": lambda t: when(t.due_at), "status": lambda t: t.status})
+
+    _crm_table(
+        "CRM tasks",
+        _run(work()),
+        {
+            "id": lambda t: f"T-{t.id}",
+            "account": lambda t: t.account_id,
+            "owner": lambda t: t.owner_role,
+            "title": lambda t: t.title,
+            "due": lambda t: when(t.due_at),
+            "status": lambda t: t.status,
+        },
+    )
 
 
 @crm_app.command("outbox")
@@ -484,9 +558,19 @@ def crm_outbox(account: Annotated[str | None, typer.Argument(help="Only this acc
             return await Outbox(engine).emails(account)
         finally:
             await engine.dispose()
-    _crm_table("Outbox", _run(work()), {
-        "account": lambda e: e.account_id, "template": lambda e: e.template, "to": lambda e: e.to_address,
-        "subject": lambda e: e.subject, "status": lambda e: e.status, "at": lambda e: when(e.created_at)})
+
+    _crm_table(
+        "Outbox",
+        _run(work()),
+        {
+            "account": lambda e: e.account_id,
+            "template": lambda e: e.template,
+            "to": lambda e: e.to_address,
+            "subject": lambda e: e.subject,
+            "status": lambda e: e.status,
+            "at": lambda e: when(e.created_at),
+        },
+    )
 
 
 @playbooks_app.command("check")
@@ -510,8 +594,13 @@ def playbooks_list() -> None:
     for column in ("id", "name", "version", "triggers", "cancellation reasons"):
         table.add_column(column)
     for p in library.playbooks.values():
-        table.add_row(p.id, p.name, str(p.version), ", ".join(t.value for t in p.triggers),
-                      ", ".join(r.value for r in p.cancellation_reasons))
+        table.add_row(
+            p.id,
+            p.name,
+            str(p.version),
+            ", ".join(t.value for t in p.triggers),
+            ", ".join(r.value for r in p.cancellation_reasons),
+        )
     out.print(table)
 
 

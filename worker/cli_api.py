@@ -33,13 +33,15 @@ def api(
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     app = production_app(settings, _secrets(settings))
-    uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
-                log_level=settings.log_level.lower())
+    uvicorn.run(
+        app, host=host or settings.api_host, port=port or settings.api_port, log_level=settings.log_level.lower()
+    )
 
 
 def sign_body(
-    file: Annotated[Path | None, typer.Argument(
-        help="File holding the exact request body; '-' or nothing reads standard input.")] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="File holding the exact request body; '-' or nothing reads standard input.")
+    ] = None,
     header: Annotated[bool, typer.Option(help="Print the whole header line, not only its value.")] = False,
 ) -> None:
     """Print the Saves-Signature for a request body, signed with the configured webhook secret."""

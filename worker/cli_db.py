@@ -33,6 +33,7 @@ def db_upgrade(
             return await migrate.current(engine)
         finally:
             await engine.dispose()
+
     typer.echo(f"{_where(url)}: at revision {asyncio.run(work())}")
 
 
@@ -48,6 +49,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Revision to go ba
             return await migrate.current(engine)
         finally:
             await engine.dispose()
+
     typer.echo(f"{_where(url)}: at revision {asyncio.run(work())}")
 
 
@@ -62,6 +64,7 @@ def db_current() -> None:
             return await migrate.current(engine)
         finally:
             await engine.dispose()
+
     at, latest = asyncio.run(work()), migrate.head()
     state = "up to date" if at == latest else "run `saves db upgrade`"
     typer.echo(f"{_where(url)}: at {at or 'nothing (empty store)'}, latest {latest} ({state})")

@@ -62,8 +62,13 @@ def _table(rows: list[SaveRow], now: datetime) -> Table:
     }
     cells = {name: [value(r) for r in rows] for name, value in columns.items()}
     shown = [name for name in columns if name in ("account", "playbook", "stage") or any(cells[name])]
-    table = Table(title=f"{len(rows)} save{'s' if len(rows) != 1 else ''}", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"{len(rows)} save{'s' if len(rows) != 1 else ''}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for name in shown:
         table.add_column(name, no_wrap=name in ("account", "ARR", "next deadline", "next check"))
     for i in range(len(rows)):
@@ -81,8 +86,9 @@ def views_command() -> None:
 
 
 def list_command(
-    view: Annotated[str | None, typer.Option(
-        help=f"Start from a saved view: {', '.join(VIEWS)}. Other options narrow it.")] = None,
+    view: Annotated[
+        str | None, typer.Option(help=f"Start from a saved view: {', '.join(VIEWS)}. Other options narrow it.")
+    ] = None,
     playbook: Annotated[list[str] | None, typer.Option(help="Playbook id, e.g. budget. Repeatable.")] = None,
     stage: Annotated[list[Stage] | None, typer.Option(help="Stage. Repeatable.")] = None,
     owner: Annotated[str | None, typer.Option(help="The CSM's user id in the CRM, e.g. u-sam.")] = None,
@@ -91,21 +97,28 @@ def list_command(
     outcome: Annotated[list[OutcomeKind] | None, typer.Option(help="Recorded outcome. Repeatable.")] = None,
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only saves with something overdue.")] = False,
-    sla_broken: Annotated[bool, typer.Option(
-        "--sla-broken", help="Only saves that broke the 48-hour first-contact rule.")] = False,
-    escalated: Annotated[int | None, typer.Option(
-        help="Only saves escalated to at least this level (1 = first rung of the ladder).")] = None,
+    sla_broken: Annotated[
+        bool, typer.Option("--sla-broken", help="Only saves that broke the 48-hour first-contact rule.")
+    ] = False,
+    escalated: Annotated[
+        int | None, typer.Option(help="Only saves escalated to at least this level (1 = first rung of the ladder).")
+    ] = None,
     arr_above: Annotated[str | None, typer.Option(help="ARR above this, e.g. 100k or 1.2M.")] = None,
     arr_below: Annotated[str | None, typer.Option(help="ARR below this, e.g. 50k.")] = None,
-    due_within: Annotated[str | None, typer.Option(
-        help="Next deadline within this time from now (overdue ones included), e.g. 2d.")] = None,
-    check_within: Annotated[str | None, typer.Option(
-        help="In recovery, with a 30/60/90-day check due within this time, e.g. 7d.")] = None,
+    due_within: Annotated[
+        str | None, typer.Option(help="Next deadline within this time from now (overdue ones included), e.g. 2d.")
+    ] = None,
+    check_within: Annotated[
+        str | None, typer.Option(help="In recovery, with a 30/60/90-day check due within this time, e.g. 7d.")
+    ] = None,
     closed: Annotated[bool, typer.Option("--closed", help="Include closed saves.")] = False,
-    where: Annotated[list[str] | None, typer.Option(
-        help="An extra visibility query clause, e.g. \"SaveRisk != 'green'\". Repeatable.")] = None,
-    show_query: Annotated[bool, typer.Option(
-        "--query", help="Print the visibility query (paste it into the Temporal UI) and stop.")] = False,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="An extra visibility query clause, e.g. \"SaveRisk != 'green'\". Repeatable."),
+    ] = None,
+    show_query: Annotated[
+        bool, typer.Option("--query", help="Print the visibility query (paste it into the Temporal UI) and stop.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many saves.")] = 500,
 ) -> None:
     """Saves filtered like the Temporal UI (same visibility query), most urgent first."""
@@ -117,15 +130,22 @@ def list_command(
             raise FilterError(f"--view {view!r}: choose one of {', '.join(VIEWS)}")
         base = VIEWS[view][1] if view else SaveFilter()
         query = SaveFilter(
-            playbooks=playbook or base.playbooks, stages=stage or base.stages, owner=owner or base.owner,
-            risks=risk or base.risks, tiers=tier or base.tiers, outcomes=outcome or base.outcomes,
-            account=account, overdue=overdue or base.overdue, sla_broken=sla_broken or base.sla_broken,
+            playbooks=playbook or base.playbooks,
+            stages=stage or base.stages,
+            owner=owner or base.owner,
+            risks=risk or base.risks,
+            tiers=tier or base.tiers,
+            outcomes=outcome or base.outcomes,
+            account=account,
+            overdue=overdue or base.overdue,
+            sla_broken=sla_broken or base.sla_broken,
             escalated_to_level=escalated or base.escalated_to_level,
             arr_above=parse_money(arr_above, "--arr-above") if arr_above else None,
             arr_below=parse_money(arr_below, "--arr-below") if arr_below else None,
             deadline_within=_duration(due_within, "--due-within"),
             check_within=_duration(check_within, "--check-within") or base.check_within,
-            include_closed=closed, extra=where or (),
+            include_closed=closed,
+            extra=where or (),
         ).query(now)
     except FilterError as exc:
         raise _fail(str(exc)) from None
@@ -138,8 +158,10 @@ def list_command(
         try:
             return await list_saves(client, query, limit=limit)
         except RPCError as exc:
-            raise SaveError(f"the visibility query was refused: {exc.message}\nquery: {query}\n"
-                            "(are the search attributes registered? `saves search-attributes`)") from exc
+            raise SaveError(
+                f"the visibility query was refused: {exc.message}\nquery: {query}\n"
+                "(are the search attributes registered? `saves search-attributes`)"
+            ) from exc
 
     rows = _run(work())
     if not rows:

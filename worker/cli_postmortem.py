@@ -78,8 +78,9 @@ def register(app: typer.Typer) -> None:
 
 def postmortem(
     target: Annotated[str, typer.Argument(help="An account id, or a workflow id (save-<account>).")],
-    save: Annotated[str | None, typer.Option(
-        help="A save id (or its first characters) when the account had several saves.")] = None,
+    save: Annotated[
+        str | None, typer.Option(help="A save id (or its first characters) when the account had several saves.")
+    ] = None,
     every: Annotated[bool, typer.Option("--all", help="Every save of the account, oldest first.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="text, json or html.")] = Format.TEXT,
     output: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
@@ -106,8 +107,11 @@ def postmortem(
 
     found, source = _run(work())
     if fmt is Format.JSON:
-        body = "[" + ",\n".join(pm.model_dump_json(indent=2) for pm in found) + "]" if every \
+        body = (
+            "[" + ",\n".join(pm.model_dump_json(indent=2) for pm in found) + "]"
+            if every
             else found[-1].model_dump_json(indent=2)
+        )
         _write(body, output, None)
     elif fmt is Format.HTML:
         for pm in found:
@@ -132,8 +136,9 @@ def report(
     """The save-program report over every archived save: save rate by playbook, tier and time to
     first contact; commitments kept; relapse rate; ARR saved and lost."""
     settings = Settings()
-    filters = Filters(since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
-                      playbook=playbook, tier=tier, owner=owner)
+    filters = Filters(
+        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, playbook=playbook, tier=tier, owner=owner
+    )
 
     async def work() -> SaveReport:
         engine = make_engine(settings.db_url)
@@ -146,8 +151,10 @@ def report(
 
     result = _run(work())
     if result.saves == 0:
-        err.print("note: no archived saves match; a save is archived when it closes "
-                  "(`saves demo history` fills the archive with simulated past saves)")
+        err.print(
+            "note: no archived saves match; a save is archived when it closes "
+            "(`saves demo history` fills the archive with simulated past saves)"
+        )
     if fmt is Format.HTML:
         _write(report_html(result), output, "saves-report.html")
         out.print(contact_answer(result), highlight=False)
@@ -158,8 +165,9 @@ def report(
     else:
         lines = [f"{result.saves} saves, save rate {result.overall.save_rate_pct}%"]
         for g in result.by_playbook + result.by_first_contact:
-            lines.append(f"  {g.label:<28} {g.save_rate_pct if g.save_rate_pct is not None else '-':>6}% "
-                         f"of {g.decided} decided")
+            lines.append(
+                f"  {g.label:<28} {g.save_rate_pct if g.save_rate_pct is not None else '-':>6}% of {g.decided} decided"
+            )
         lines.append(contact_answer(result))
         _write("\n".join(lines), output, None)
 
@@ -196,8 +204,9 @@ def demo_history(
                     archive = Archive(engine)
                     for record in records:
                         history = await sim.services.archive.history(record.save_id)
-                        await archive.put(record.model_copy(update={"source": "temporal"}), history or {},
-                                          datetime.now(UTC))
+                        await archive.put(
+                            record.model_copy(update={"source": "temporal"}), history or {}, datetime.now(UTC)
+                        )
                 finally:
                     await engine.dispose()
         return len(records)

@@ -26,8 +26,7 @@ from workflows.triage_models import OverrideTriage, TriageDecision
 T = TypeVar("T")
 
 scan_app = typer.Typer(help="The daily risk scan: schedule it, or run it now.", no_args_is_help=True)
-triage_app = typer.Typer(help="Triage of a save: red or dead zone; rescue, recover or farewell.",
-                         no_args_is_help=True)
+triage_app = typer.Typer(help="Triage of a save: red or dead zone; rescue, recover or farewell.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
@@ -40,20 +39,27 @@ def _run(work: Awaitable[T]) -> T:
         raise typer.Exit(2) from None
     except RuntimeError as exc:
         if "connect" in str(exc).lower():
-            err.print(f"[red]error:[/red] cannot reach Temporal at {Settings().temporal_address}; "
-                      "start it with `saves up` or set SAVES_TEMPORAL_ADDRESS", highlight=False)
+            err.print(
+                f"[red]error:[/red] cannot reach Temporal at {Settings().temporal_address}; "
+                "start it with `saves up` or set SAVES_TEMPORAL_ADDRESS",
+                highlight=False,
+            )
             raise typer.Exit(1) from None
         raise
 
 
 def print_report(report: ScanReport) -> None:
     c = report.counts
-    out.print(f"Scanned {c.accounts:,} accounts as of {report.as_of:%Y-%m-%d}: "
-              f"green {c.green:,}, yellow {c.yellow:,}, red {c.red:,} ({c.status_changed:,} changed)",
-              highlight=False)
-    out.print(f"Saves: {c.saves_started:,} started, {c.saves_joined:,} joined, "
-              f"{c.trigger_failures:,} failed · {report.batches} pages in {report.runs} run(s)",
-              highlight=False)
+    out.print(
+        f"Scanned {c.accounts:,} accounts as of {report.as_of:%Y-%m-%d}: "
+        f"green {c.green:,}, yellow {c.yellow:,}, red {c.red:,} ({c.status_changed:,} changed)",
+        highlight=False,
+    )
+    out.print(
+        f"Saves: {c.saves_started:,} started, {c.saves_joined:,} joined, "
+        f"{c.trigger_failures:,} failed · {report.batches} pages in {report.runs} run(s)",
+        highlight=False,
+    )
     for rule, count in sorted(c.by_rule.items()):
         out.print(f"  {rule}: {count:,}", highlight=False)
     for problem in report.problems:
@@ -63,8 +69,9 @@ def print_report(report: ScanReport) -> None:
 @scan_app.command("now")
 def scan_now(
     wait: Annotated[bool, typer.Option(help="Wait for the scan to finish and print its figures.")] = True,
-    as_of: Annotated[str | None, typer.Option(
-        help="Evaluate the rules as of this day (YYYY-MM-DD) instead of today.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Evaluate the rules as of this day (YYYY-MM-DD) instead of today.")
+    ] = None,
 ) -> None:
     """Run the risk scan now, beside the daily schedule."""
     day = None
@@ -82,6 +89,7 @@ def scan_now(
             return handle.id
         out.print(f"Scan {handle.id} started; waiting for it (a worker must be running) ...")
         return await handle.result()
+
     result = _run(work())
     if isinstance(result, str):
         out.print(f"Scan started: workflow {result}")
@@ -92,10 +100,11 @@ def scan_now(
 @scan_app.command("schedule")
 def scan_schedule() -> None:
     """Create or update the daily scan schedule on the configured cluster (idempotent)."""
+
     async def work() -> str:
         settings = Settings()
-        return await ensure_scan_schedule(await connect(settings), settings.task_queue,
-                                          settings.playbook_dir)
+        return await ensure_scan_schedule(await connect(settings), settings.task_queue, settings.playbook_dir)
+
     verb = _run(work())
     out.print(f"schedule {SCHEDULE_ID!r} {verb}")
 
@@ -106,6 +115,7 @@ def scan_generate(
     seed: Annotated[int, typer.Option(help="Same seed, same accounts.")] = 7,
 ) -> None:
     """Add generated accounts (ids gen-000000 ...) to the CRM store, to try the scan at scale."""
+
     async def work() -> int:
         engine = make_engine(Settings().db_url)
         try:
@@ -113,6 +123,7 @@ def scan_generate(
             return await add_generated_accounts(engine, accounts, datetime.now(UTC).date(), seed)
         finally:
             await engine.dispose()
+
     out.print(f"added {_run(work()):,} generated accounts")
 
 
@@ -125,18 +136,24 @@ def triage_override(
     strategy: Annotated[Strategy | None, typer.Option(help="rescue, recover or farewell.")] = None,
 ) -> None:
     """Override a save's triage within its window; with no zone or strategy, confirm it."""
+
     async def work() -> TriageDecision:
         settings = Settings()
         engine = make_engine(settings.db_url)
         try:
-            saves = SaveClient(await connect(settings), settings.task_queue,
-                               load_playbooks(settings.playbook_dir), SqlCrm(engine))
+            saves = SaveClient(
+                await connect(settings), settings.task_queue, load_playbooks(settings.playbook_dir), SqlCrm(engine)
+            )
             decision: TriageDecision = await saves.update(
-                account, SaveWorkflow.override_triage,
-                OverrideTriage(zone=zone, strategy=strategy, reason=reason, by=by))
+                account,
+                SaveWorkflow.override_triage,
+                OverrideTriage(zone=zone, strategy=strategy, reason=reason, by=by),
+            )
             return decision
         finally:
             await engine.dispose()
+
     d = _run(work())
-    out.print(f"{account}: {d.zone.value.replace('_', ' ')}, {d.strategy.value} -> {d.path.value} path",
-              highlight=False)
+    out.print(
+        f"{account}: {d.zone.value.replace('_', ' ')}, {d.strategy.value} -> {d.path.value} path", highlight=False
+    )

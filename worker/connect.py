@@ -50,21 +50,25 @@ def _profile(settings: Settings) -> ClientConfigProfile | None:
     try:
         return ClientConfigProfile.load(settings.temporal_profile, config_source=source)
     except Exception as exc:  # the SDK's loader raises plain errors for a bad file or profile
-        raise ConnectionSettingsError(
-            f"Temporal profile {settings.temporal_profile or 'default'!r}: {exc}") from None
+        raise ConnectionSettingsError(f"Temporal profile {settings.temporal_profile or 'default'!r}: {exc}") from None
 
 
 def _tls(settings: Settings, profile_tls: TLSConfig | bool, api_key: str | None) -> TLSConfig | bool:
     files = (settings.temporal_tls_ca, settings.temporal_tls_cert, settings.temporal_tls_key)
     if (settings.temporal_tls_cert is None) != (settings.temporal_tls_key is None):
         raise ConnectionSettingsError(
-            "mTLS needs both SAVES_TEMPORAL_TLS_CERT and SAVES_TEMPORAL_TLS_KEY (only one is set)")
+            "mTLS needs both SAVES_TEMPORAL_TLS_CERT and SAVES_TEMPORAL_TLS_KEY (only one is set)"
+        )
     if any(files) or settings.temporal_tls_server_name:
-        ca, cert, key = (_read(p, n) if p else None for p, n in zip(
-            files, ("SAVES_TEMPORAL_TLS_CA", "SAVES_TEMPORAL_TLS_CERT", "SAVES_TEMPORAL_TLS_KEY"),
-            strict=True))
-        return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key,
-                         domain=settings.temporal_tls_server_name)
+        ca, cert, key = (
+            _read(p, n) if p else None
+            for p, n in zip(
+                files, ("SAVES_TEMPORAL_TLS_CA", "SAVES_TEMPORAL_TLS_CERT", "SAVES_TEMPORAL_TLS_KEY"), strict=True
+            )
+        )
+        return TLSConfig(
+            server_root_ca_cert=ca, client_cert=cert, client_private_key=key, domain=settings.temporal_tls_server_name
+        )
     if "temporal_tls" in settings.model_fields_set:
         return settings.temporal_tls
     if profile_tls:
@@ -83,8 +87,7 @@ def connect_options(settings: Settings) -> ConnectOptions:
             return str(getattr(settings, name) or default)
         return str(from_profile[profile_key])  # type: ignore[literal-required]
 
-    api_key = (settings.temporal_api_key.get_secret_value() if settings.temporal_api_key
-               else from_profile.get("api_key"))
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else from_profile.get("api_key")
     return ConnectOptions(
         address=pick("temporal_address", "target_host", "localhost:7233"),
         namespace=pick("temporal_namespace", "namespace", "default"),

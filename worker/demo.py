@@ -16,20 +16,51 @@ from workflows.save import SaveWorkflow
 DEMO_CRM = Path(__file__).resolve().parent / "demo" / "crm.yaml"
 
 DEMO_TRIGGERS = [
-    Trigger(trigger_id="demo-northwind", account_id="northwind", kind=TriggerKind.CANCELLATION_REQUEST,
-            reason=CancellationReason.PRODUCT, source="demo",
-            note="Cancellation notice: no bulk import; 14 support tickets in 60 days"),
-    Trigger(trigger_id="demo-bluepeak", account_id="bluepeak", kind=TriggerKind.LOW_USAGE,
-            source="demo", signals={"usage_pct": 31}, note="Usage at 31% of licences for 3 months"),
-    Trigger(trigger_id="demo-harborline", account_id="harborline", kind=TriggerKind.CANCELLATION_REQUEST,
-            reason=CancellationReason.SERVICE, source="demo",
-            note="Says tickets wait days and nobody calls back"),
-    Trigger(trigger_id="demo-tinkerbox", account_id="tinkerbox", kind=TriggerKind.PAYMENT_PAST_DUE,
-            source="demo", signals={"days_past_due": 97}),
-    Trigger(trigger_id="demo-quillstone", account_id="quillstone", kind=TriggerKind.COMPETITOR_EVALUATION,
-            source="demo", note="Running a trial of a competitor with two teams"),
-    Trigger(trigger_id="demo-orbitfoods", account_id="orbitfoods", kind=TriggerKind.CHAMPION_DEPARTURE,
-            source="demo", note="Our champion leaves at the end of the month"),
+    Trigger(
+        trigger_id="demo-northwind",
+        account_id="northwind",
+        kind=TriggerKind.CANCELLATION_REQUEST,
+        reason=CancellationReason.PRODUCT,
+        source="demo",
+        note="Cancellation notice: no bulk import; 14 support tickets in 60 days",
+    ),
+    Trigger(
+        trigger_id="demo-bluepeak",
+        account_id="bluepeak",
+        kind=TriggerKind.LOW_USAGE,
+        source="demo",
+        signals={"usage_pct": 31},
+        note="Usage at 31% of licences for 3 months",
+    ),
+    Trigger(
+        trigger_id="demo-harborline",
+        account_id="harborline",
+        kind=TriggerKind.CANCELLATION_REQUEST,
+        reason=CancellationReason.SERVICE,
+        source="demo",
+        note="Says tickets wait days and nobody calls back",
+    ),
+    Trigger(
+        trigger_id="demo-tinkerbox",
+        account_id="tinkerbox",
+        kind=TriggerKind.PAYMENT_PAST_DUE,
+        source="demo",
+        signals={"days_past_due": 97},
+    ),
+    Trigger(
+        trigger_id="demo-quillstone",
+        account_id="quillstone",
+        kind=TriggerKind.COMPETITOR_EVALUATION,
+        source="demo",
+        note="Running a trial of a competitor with two teams",
+    ),
+    Trigger(
+        trigger_id="demo-orbitfoods",
+        account_id="orbitfoods",
+        kind=TriggerKind.CHAMPION_DEPARTURE,
+        source="demo",
+        note="Our champion leaves at the end of the month",
+    ),
 ]
 
 
@@ -56,20 +87,51 @@ async def start_demo_saves(saves: SaveClient) -> list[str]:
     for trigger in DEMO_TRIGGERS:
         await _wait_open(saves, trigger.account_id)
     actions = [
-        ("northwind", SaveWorkflow.complete_task, CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz",
-                                                               note="Named Ravi (PM) as owner of the fix")),
-        ("northwind", SaveWorkflow.add_commitment, AddCommitment(
-            what="Support runs the monthly import by hand until bulk import ships", owner=OwnerRole.SUPPORT,
-            due_in="7d", by="Sam Ortiz")),
-        ("harborline", SaveWorkflow.flag_help, FlagHelp(
-            role=OwnerRole.SUPPORT, what="Assign a dedicated senior engineer to Harborline's tickets",
-            by="Sam Ortiz")),
-        ("tinkerbox", SaveWorkflow.record_root_cause, RecordRootCause(
-            whys=["Budget cut", "Company-wide cost reduction", "They cannot show ROI to their finance team"],
-            category=RootCauseCategory.VALUE, summary="A value problem, not a budget problem", by="Aisha Khan")),
-        ("tinkerbox", SaveWorkflow.add_commitment, AddCommitment(
-            what="Six-month bridge at 40% off, returning to list price", owner=OwnerRole.SALES,
-            due_in="3d", discount_pct=40, by="Aisha Khan")),
+        (
+            "northwind",
+            SaveWorkflow.complete_task,
+            CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz", note="Named Ravi (PM) as owner of the fix"),
+        ),
+        (
+            "northwind",
+            SaveWorkflow.add_commitment,
+            AddCommitment(
+                what="Support runs the monthly import by hand until bulk import ships",
+                owner=OwnerRole.SUPPORT,
+                due_in="7d",
+                by="Sam Ortiz",
+            ),
+        ),
+        (
+            "harborline",
+            SaveWorkflow.flag_help,
+            FlagHelp(
+                role=OwnerRole.SUPPORT,
+                what="Assign a dedicated senior engineer to Harborline's tickets",
+                by="Sam Ortiz",
+            ),
+        ),
+        (
+            "tinkerbox",
+            SaveWorkflow.record_root_cause,
+            RecordRootCause(
+                whys=["Budget cut", "Company-wide cost reduction", "They cannot show ROI to their finance team"],
+                category=RootCauseCategory.VALUE,
+                summary="A value problem, not a budget problem",
+                by="Aisha Khan",
+            ),
+        ),
+        (
+            "tinkerbox",
+            SaveWorkflow.add_commitment,
+            AddCommitment(
+                what="Six-month bridge at 40% off, returning to list price",
+                owner=OwnerRole.SALES,
+                due_in="3d",
+                discount_pct=40,
+                by="Aisha Khan",
+            ),
+        ),
     ]
     done = []
     for account_id, update, request in actions:

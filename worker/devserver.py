@@ -54,15 +54,29 @@ class DevServer:
             if _in_use(port):
                 raise DevServerError(
                     f"port {port} is already in use (another `saves up` or Temporal server?); "
-                    "stop it, or choose other ports with --port and SAVES_UI_PORT")
+                    "stop it, or choose other ports with --port and SAVES_UI_PORT"
+                )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "temporal.log").open("ab")
         self.process = subprocess.Popen(
-            [temporal_binary(), "server", "start-dev",
-             "--db-filename", str(self.data_dir / "temporal.db"),
-             "--port", str(self.port), "--ui-port", str(self.ui_port),
-             "--log-level", "error", "--ui-disable-news-fetch", *cli_flags()],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(self.data_dir / "temporal.db"),
+                "--port",
+                str(self.port),
+                "--ui-port",
+                str(self.ui_port),
+                "--log-level",
+                "error",
+                "--ui-disable-news-fetch",
+                *cli_flags(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

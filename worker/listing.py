@@ -139,16 +139,23 @@ class SaveRow:
     def of(cls, execution: WorkflowExecution) -> SaveRow:
         attrs = execution.typed_search_attributes
         return cls(
-            workflow_id=execution.id, run_id=execution.run_id,
+            workflow_id=execution.id,
+            run_id=execution.run_id,
             running=execution.status is WorkflowExecutionStatus.RUNNING,
             started_at=execution.start_time,
-            account_id=attrs.get(sa.ACCOUNT_ID), playbook=attrs.get(sa.PLAYBOOK),
-            stage=attrs.get(sa.STAGE), risk=attrs.get(sa.RISK), tier=attrs.get(sa.TIER),
-            owner=attrs.get(sa.OWNER), arr=attrs.get(sa.ARR), outcome=attrs.get(sa.OUTCOME),
+            account_id=attrs.get(sa.ACCOUNT_ID),
+            playbook=attrs.get(sa.PLAYBOOK),
+            stage=attrs.get(sa.STAGE),
+            risk=attrs.get(sa.RISK),
+            tier=attrs.get(sa.TIER),
+            owner=attrs.get(sa.OWNER),
+            arr=attrs.get(sa.ARR),
+            outcome=attrs.get(sa.OUTCOME),
             first_contact_broken=attrs.get(sa.FIRST_CONTACT_BROKEN),
             escalation_level=attrs.get(sa.ESCALATION_LEVEL),
             overdue_count=attrs.get(sa.OVERDUE_COUNT),
-            next_deadline=attrs.get(sa.NEXT_DEADLINE), next_check=attrs.get(sa.NEXT_CHECK),
+            next_deadline=attrs.get(sa.NEXT_DEADLINE),
+            next_check=attrs.get(sa.NEXT_CHECK),
         )
 
     @property
@@ -170,10 +177,14 @@ async def list_saves(client: Client, query: str, limit: int = 500) -> list[SaveR
 
 VIEWS: dict[str, tuple[str, SaveFilter]] = {
     "past-48-hours": ("All saves past the 48-hour rule", SaveFilter(sla_broken=True)),
-    "enterprise-escalated": ("Enterprise saves in escalation",
-                             SaveFilter(tiers=[Tier.ENTERPRISE], escalated_to_level=1)),
-    "recovery-check-this-week": ("Saves in recovery with a check due within 7 days",
-                                 SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7))),
+    "enterprise-escalated": (
+        "Enterprise saves in escalation",
+        SaveFilter(tiers=[Tier.ENTERPRISE], escalated_to_level=1),
+    ),
+    "recovery-check-this-week": (
+        "Saves in recovery with a check due within 7 days",
+        SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7)),
+    ),
     "overdue": ("Saves with something overdue", SaveFilter(overdue=True)),
 }
 """The views a CS leader saves in the Temporal UI; ``saves views`` prints their queries for today."""

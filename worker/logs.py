@@ -29,8 +29,9 @@ def _flatten_temporal(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
 def configure_logging(fmt: str = "console", level: str = "INFO", log_file: Path | None = None) -> None:
     """Logs to stderr; with ``log_file`` (``saves up``), to that file, and only warnings to the
     terminal, so the person who ran the command sees its messages rather than every step."""
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -49,32 +49,57 @@ def contact_answer(report: SaveReport) -> str:
     fast, mid, slow = (report.by_first_contact[i] for i in range(3))
     later = mid.decided + slow.decided
     if fast.save_rate_pct is None or fast.decided < MIN_TO_COMPARE or later < MIN_TO_COMPARE:
-        return (f"Too few decided saves to tell yet: {fast.decided} answered within 48 h, {later} later "
-                f"(at least {MIN_TO_COMPARE} on each side are needed to compare).")
+        return (
+            f"Too few decided saves to tell yet: {fast.decided} answered within 48 h, {later} later "
+            f"(at least {MIN_TO_COMPARE} on each side are needed to compare)."
+        )
     later_saved = mid.saved + mid.partially_saved + slow.saved + slow.partially_saved
     later_rate = 100 * later_saved / later
     gap = fast.save_rate_pct - later_rate
-    verdict = ("Yes: answering within 48 hours goes with a higher save rate"
-               if gap >= 10 else "Not clearly: the save rates are close"
-               if abs(gap) < 10 else "No: later answers saved more often")
-    return (f"{verdict}. Saves whose first customer contact came within 48 h: {_pct(fast.save_rate_pct)} "
-            f"saved (n={fast.decided}); 2-7 days: {_pct(mid.save_rate_pct)} (n={mid.decided}); over 7 days: "
-            f"{_pct(slow.save_rate_pct)} (n={slow.decided}).")
+    verdict = (
+        "Yes: answering within 48 hours goes with a higher save rate"
+        if gap >= 10
+        else "Not clearly: the save rates are close"
+        if abs(gap) < 10
+        else "No: later answers saved more often"
+    )
+    return (
+        f"{verdict}. Saves whose first customer contact came within 48 h: {_pct(fast.save_rate_pct)} "
+        f"saved (n={fast.decided}); 2-7 days: {_pct(mid.save_rate_pct)} (n={mid.decided}); over 7 days: "
+        f"{_pct(slow.save_rate_pct)} (n={slow.decided})."
+    )
 
 
 def report_html(report: SaveReport) -> str:
     f = report.filters
-    filters = " · ".join(f"{k} {v.date() if isinstance(v, datetime) else v}"
-                         for k, v in f.model_dump().items() if v is not None)
+    filters = " · ".join(
+        f"{k} {v.date() if isinstance(v, datetime) else v}" for k, v in f.model_dump().items() if v is not None
+    )
     playbooks = stacked_bars([(g.label, g.counts()) for g in report.by_playbook], "Outcomes by playbook")
     tiers = stacked_bars([(g.label, g.counts()) for g in report.by_tier], "Outcomes by tier")
-    contact = rate_bars([(g.label, g.save_rate_pct, g.decided) for g in report.by_first_contact],
-                        "Save rate by time to first customer contact")
-    tables = [("Playbook", report.by_playbook), ("Tier", report.by_tier),
-              ("Time to first contact", report.by_first_contact), ("", [report.overall])]
-    return _env().get_template("report.html.j2").render(
-        r=report, filters=filters, playbook_chart=playbooks, tier_chart=tiers, contact_chart=contact,
-        answer=contact_answer(report), tables=tables)
+    contact = rate_bars(
+        [(g.label, g.save_rate_pct, g.decided) for g in report.by_first_contact],
+        "Save rate by time to first customer contact",
+    )
+    tables = [
+        ("Playbook", report.by_playbook),
+        ("Tier", report.by_tier),
+        ("Time to first contact", report.by_first_contact),
+        ("", [report.overall]),
+    ]
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            r=report,
+            filters=filters,
+            playbook_chart=playbooks,
+            tier_chart=tiers,
+            contact_chart=contact,
+            answer=contact_answer(report),
+            tables=tables,
+        )
+    )
 
 
 def postmortem_text(pm: PostMortem) -> str:

@@ -52,8 +52,9 @@ async def _live_state(client: Client, run: RunFacts) -> SaveState | None:
         return None
 
 
-async def from_temporal(client: Client, target: str, save_id: str | None = None,
-                        now: datetime | None = None) -> list[PostMortem]:
+async def from_temporal(
+    client: Client, target: str, save_id: str | None = None, now: datetime | None = None
+) -> list[PostMortem]:
     """Post-mortems of the account's latest save, or of the save ``save_id`` (a prefix will do);
     with ``save_id="*"`` every save still in the history. Raises NOT_FOUND as :class:`RPCError`."""
     wf_id, _ = split_target(target)
@@ -73,8 +74,9 @@ async def from_temporal(client: Client, target: str, save_id: str | None = None,
     return records
 
 
-async def postmortems(client: Client | None, archive: Archive, target: str, save_id: str | None = None,
-                      now: datetime | None = None) -> tuple[list[PostMortem], str]:
+async def postmortems(
+    client: Client | None, archive: Archive, target: str, save_id: str | None = None, now: datetime | None = None
+) -> tuple[list[PostMortem], str]:
     """The post-mortems asked for and where they came from (``temporal`` or ``archive``)."""
     wf_id, account = split_target(target)
     if client is not None:
@@ -93,6 +95,7 @@ async def postmortems(client: Client | None, archive: Archive, target: str, save
         archived = archived[-1:]
     if not archived:
         where = "in Temporal or in the archive" if client is not None else "in the archive"
-        raise SaveError(f"no save {'matching ' + save_id + ' ' if save_id not in (None, '*') else ''}"
-                        f"for {wf_id} {where}")
+        raise SaveError(
+            f"no save {'matching ' + save_id + ' ' if save_id not in (None, '*') else ''}for {wf_id} {where}"
+        )
     return archived, "archive"

@@ -47,8 +47,7 @@ class Filters(BaseModel):
             return False
         if self.tier is not None and r.tier != self.tier:
             return False
-        return self.owner is None or self.owner.lower() in {(r.owner_id or "").lower(),
-                                                            (r.owner or "").lower()}
+        return self.owner is None or self.owner.lower() in {(r.owner_id or "").lower(), (r.owner or "").lower()}
 
 
 class Group(BaseModel):
@@ -74,8 +73,13 @@ class Group(BaseModel):
         return self.decided + self.open
 
     def counts(self) -> dict[str, int]:
-        return {"saved": self.saved, "partially_saved": self.partially_saved, "lost": self.lost,
-                "farewell": self.farewell, "open": self.open}
+        return {
+            "saved": self.saved,
+            "partially_saved": self.partially_saved,
+            "lost": self.lost,
+            "farewell": self.farewell,
+            "open": self.open,
+        }
 
 
 class SaveReport(BaseModel):
@@ -115,11 +119,14 @@ def _group(key: str, label: str, records: Iterable[PostMortem]) -> Group:
     return g
 
 
-def _by(records: Sequence[PostMortem], key: str, labels: dict[str, str] | None = None,
-        order: Sequence[str] | None = None) -> list[Group]:
+def _by(
+    records: Sequence[PostMortem], key: str, labels: dict[str, str] | None = None, order: Sequence[str] | None = None
+) -> list[Group]:
     keys = list(order) if order is not None else sorted({getattr(r, key) for r in records})
-    return [_group(k, (labels or {}).get(k, k.replace("_", " ")),
-                   [r for r in records if getattr(r, key) == k]) for k in keys]
+    return [
+        _group(k, (labels or {}).get(k, k.replace("_", " ")), [r for r in records if getattr(r, key) == k])
+        for k in keys
+    ]
 
 
 def relapsed(record: PostMortem, later: Sequence[PostMortem]) -> bool:
@@ -131,12 +138,15 @@ def relapsed(record: PostMortem, later: Sequence[PostMortem]) -> bool:
     outcome_at = next((e.at for e in record.timeline if e.kind == "outcome"), None)
     if outcome_at is None:
         return False
-    return any(o.account_id == record.account_id and o.save_id != record.save_id
-               and outcome_at < o.opened_at <= outcome_at + RELAPSE_WINDOW for o in later)
+    return any(
+        o.account_id == record.account_id
+        and o.save_id != record.save_id
+        and outcome_at < o.opened_at <= outcome_at + RELAPSE_WINDOW
+        for o in later
+    )
 
 
-def build_report(records: Sequence[PostMortem], filters: Filters, now: datetime,
-                 source: str = "archive") -> SaveReport:
+def build_report(records: Sequence[PostMortem], filters: Filters, now: datetime, source: str = "archive") -> SaveReport:
     every = list(records)
     kept = [r for r in every if filters.keep(r)]
     contact_hours = [r.figures.first_contact_hours for r in kept if r.figures.first_contact_hours is not None]
@@ -151,22 +161,47 @@ def build_report(records: Sequence[PostMortem], filters: Filters, now: datetime,
     notes = []
     partial = sum(1 for r in kept if r.partial)
     if partial:
-        notes.append(f"{partial} save(s) ended without a final state in their history (terminated?); "
-                     "their figures come from the last phase boundary.")
+        notes.append(
+            f"{partial} save(s) ended without a final state in their history (terminated?); "
+            "their figures come from the last phase boundary."
+        )
     return SaveReport(
-        generated_at=now, filters=filters, saves=len(kept), decided=overall.decided, overall=overall,
+        generated_at=now,
+        filters=filters,
+        saves=len(kept),
+        decided=overall.decided,
+        overall=overall,
         by_playbook=_by(kept, "playbook_id", {r.playbook_id: r.playbook_name for r in kept}),
         by_tier=_by(kept, "tier"),
         by_first_contact=[_group(b.value, BUCKET_LABELS[b], buckets[b.value]) for b in ContactBucket],
         median_hours_to_first_contact=round(median(contact_hours), 1) if contact_hours else None,
-        commitments_kept=ck, commitments_broken=cb, commitments_kept_rate_pct=_pct(ck, ck + cb),
-        saved_with_outcome=len(saved), relapsed=relapses, relapse_rate_pct=_pct(relapses, len(saved)),
-        arr_saved=overall.arr_saved, arr_lost=overall.arr_lost, source=source, notes=notes,
+        commitments_kept=ck,
+        commitments_broken=cb,
+        commitments_kept_rate_pct=_pct(ck, ck + cb),
+        saved_with_outcome=len(saved),
+        relapsed=relapses,
+        relapse_rate_pct=_pct(relapses, len(saved)),
+        arr_saved=overall.arr_saved,
+        arr_lost=overall.arr_lost,
+        source=source,
+        notes=notes,
     )
 
 
-CSV_COLUMNS = ["dimension", "key", "label", "saves", "saved", "partially_saved", "lost", "farewell",
-               "open", "save_rate_pct", "arr_saved", "arr_lost"]
+CSV_COLUMNS = [
+    "dimension",
+    "key",
+    "label",
+    "saves",
+    "saved",
+    "partially_saved",
+    "lost",
+    "farewell",
+    "open",
+    "save_rate_pct",
+    "arr_saved",
+    "arr_lost",
+]
 
 
 def report_csv(report: SaveReport) -> str:
@@ -174,17 +209,39 @@ def report_csv(report: SaveReport) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_COLUMNS)
-    slices = [("overall", [report.overall]), ("playbook", report.by_playbook), ("tier", report.by_tier),
-              ("first_contact", report.by_first_contact)]
+    slices = [
+        ("overall", [report.overall]),
+        ("playbook", report.by_playbook),
+        ("tier", report.by_tier),
+        ("first_contact", report.by_first_contact),
+    ]
     for dimension, groups in slices:
         for g in groups:
-            w.writerow([dimension, g.key, g.label, g.total, g.saved, g.partially_saved, g.lost, g.farewell,
-                        g.open, "" if g.save_rate_pct is None else g.save_rate_pct,
-                        round(g.arr_saved, 2), round(g.arr_lost, 2)])
+            w.writerow(
+                [
+                    dimension,
+                    g.key,
+                    g.label,
+                    g.total,
+                    g.saved,
+                    g.partially_saved,
+                    g.lost,
+                    g.farewell,
+                    g.open,
+                    "" if g.save_rate_pct is None else g.save_rate_pct,
+                    round(g.arr_saved, 2),
+                    round(g.arr_lost, 2),
+                ]
+            )
     w.writerow([])
     w.writerow(["metric", "value"])
-    for name in ("median_hours_to_first_contact", "commitments_kept_rate_pct", "relapse_rate_pct",
-                 "arr_saved", "arr_lost"):
+    for name in (
+        "median_hours_to_first_contact",
+        "commitments_kept_rate_pct",
+        "relapse_rate_pct",
+        "arr_saved",
+        "arr_lost",
+    ):
         value = getattr(report, name)
         w.writerow([name, "" if value is None else value])
     return buf.getvalue()

@@ -47,10 +47,21 @@ class Services:
 
     def activities(self) -> list[Callable[..., Any]]:
         c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
-        return [c.fetch_account, c.create_task, c.close_tasks, c.set_risk_status, c.add_note,
-                c.read_health, c.assign_owner, e.send_email, e.escalate, p.load_playbook,
-                self.triage_activities.load_triage_rules, self.scan_activities.scan_batch,
-                self.archive_activities.archive_save]
+        return [
+            c.fetch_account,
+            c.create_task,
+            c.close_tasks,
+            c.set_risk_status,
+            c.add_note,
+            c.read_health,
+            c.assign_owner,
+            e.send_email,
+            e.escalate,
+            p.load_playbook,
+            self.triage_activities.load_triage_rules,
+            self.scan_activities.scan_batch,
+            self.archive_activities.archive_save,
+        ]
 
 
 async def build_services(settings: Settings) -> Services:
@@ -64,14 +75,29 @@ async def build_services(settings: Settings) -> Services:
     adapter = make_crm(settings, crm)  # SAVES_CRM: the store itself, or HubSpot
     outbox = Outbox(engine)
     smtp = settings.smtp
-    email = EmailActivities(adapter, outbox, EmailRenderer(settings.playbook_dir / "templates"),
-                            SmtpDelivery(smtp) if smtp else None)
+    email = EmailActivities(
+        adapter, outbox, EmailRenderer(settings.playbook_dir / "templates"), SmtpDelivery(smtp) if smtp else None
+    )
     archive = Archive(engine)
-    return Services(engine, crm, outbox, CrmActivities(adapter), email,
-                    PlaybookActivities(settings.playbook_dir), TriageActivities(settings.playbook_dir),
-                    ScanActivities(engine, crm, settings.playbook_dir), archive, ArchiveActivities(archive))
+    return Services(
+        engine,
+        crm,
+        outbox,
+        CrmActivities(adapter),
+        email,
+        PlaybookActivities(settings.playbook_dir),
+        TriageActivities(settings.playbook_dir),
+        ScanActivities(engine, crm, settings.playbook_dir),
+        archive,
+        ArchiveActivities(archive),
+    )
 
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[SaveWorkflow, RiskScanWorkflow],
-                  activities=activities, interceptors=[HeartbeatInterceptor()])
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[SaveWorkflow, RiskScanWorkflow],
+        activities=activities,
+        interceptors=[HeartbeatInterceptor()],
+    )

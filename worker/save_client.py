@@ -91,11 +91,13 @@ class SaveClient:
         """
         account = await self.crm.get_account(trigger.account_id)
         if account is None:
-            raise UnknownAccount(f"unknown account {trigger.account_id!r}: "
-                                 "import it first (saves crm import FILE)")
+            raise UnknownAccount(f"unknown account {trigger.account_id!r}: import it first (saves crm import FILE)")
         try:
-            playbook = (self.library.get(trigger.playbook) if trigger.playbook
-                        else self.library.route(trigger.kind, trigger.reason))
+            playbook = (
+                self.library.get(trigger.playbook)
+                if trigger.playbook
+                else self.library.route(trigger.kind, trigger.reason)
+            )
         except RouteError as exc:
             raise NoRoute(exc.field, exc.message) from exc
         trigger = trigger.model_copy(update={"playbook": playbook.id})
@@ -109,15 +111,21 @@ class SaveClient:
             start_signal_args=[trigger],
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=static_summary(playbook.name, account.name, account.arr, account.tier.value),
-            static_details=(f"**Trigger:** {trigger.kind.value.replace('_', ' ')}"
-                            f"{' (' + trigger.reason.value + ')' if trigger.reason else ''}"
-                            f" from {trigger.source}\n\n**Playbook:** {playbook.id} v{playbook.version}"
-                            f"\n\n{playbook.summary}"),
+            static_details=(
+                f"**Trigger:** {trigger.kind.value.replace('_', ' ')}"
+                f"{' (' + trigger.reason.value + ')' if trigger.reason else ''}"
+                f" from {trigger.source}\n\n**Playbook:** {playbook.id} v{playbook.version}"
+                f"\n\n{playbook.summary}"
+            ),
         )
         opener = await self._opening_trigger(wf_id, handle.result_run_id)
         running_playbook = opener.playbook if opener is not None else playbook.id
-        return TriggerResult(wf_id, handle.result_run_id, running_playbook or playbook.id,
-                             merged=opener is None or opener.trigger_id != trigger.trigger_id)
+        return TriggerResult(
+            wf_id,
+            handle.result_run_id,
+            running_playbook or playbook.id,
+            merged=opener is None or opener.trigger_id != trigger.trigger_id,
+        )
 
     async def _opening_trigger(self, wf_id: str, run_id: str | None) -> Trigger | None:
         """The trigger a run was started with, or None for a run that continued an earlier one.

@@ -42,16 +42,19 @@ def scan_schedule(task_queue: str, playbook_dir: Path = PLAYBOOK_DIR) -> Schedul
     every, offset = rules.schedule.every, rules.schedule.offset
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            RiskScanWorkflow.run, ScanInput(), id=SCAN_WORKFLOW_ID, task_queue=task_queue,
-            static_summary="Daily risk scan: colour every account, start or join saves"),
+            RiskScanWorkflow.run,
+            ScanInput(),
+            id=SCAN_WORKFLOW_ID,
+            task_queue=task_queue,
+            static_summary="Daily risk scan: colour every account, start or join saves",
+        ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every, offset=offset)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=CATCHUP),
         state=ScheduleState(note="Created by saves; rules in playbook_defs/rules/risk_rules.yaml"),
     )
 
 
-async def ensure_scan_schedule(client: Client, task_queue: str,
-                               playbook_dir: Path = PLAYBOOK_DIR) -> str:
+async def ensure_scan_schedule(client: Client, task_queue: str, playbook_dir: Path = PLAYBOOK_DIR) -> str:
     """Create the schedule, or update the one that exists; returns ``created`` or ``updated``."""
     schedule = scan_schedule(task_queue, playbook_dir)
     try:
@@ -62,19 +65,30 @@ async def ensure_scan_schedule(client: Client, task_queue: str,
 
     def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
         # A paused schedule stays paused: pausing is an operator's decision, not configuration.
-        return ScheduleUpdate(schedule=Schedule(action=schedule.action, spec=schedule.spec,
-                                                policy=schedule.policy,
-                                                state=current.description.schedule.state))
+        return ScheduleUpdate(
+            schedule=Schedule(
+                action=schedule.action,
+                spec=schedule.spec,
+                policy=schedule.policy,
+                state=current.description.schedule.state,
+            )
+        )
 
     await client.get_schedule_handle(SCHEDULE_ID).update(keep_state)
     return "updated"
 
 
-async def start_scan_now(client: Client, task_queue: str, as_of: datetime | None = None,
-                         ) -> WorkflowHandle[RiskScanWorkflow, ScanReport]:
+async def start_scan_now(
+    client: Client,
+    task_queue: str,
+    as_of: datetime | None = None,
+) -> WorkflowHandle[RiskScanWorkflow, ScanReport]:
     """Run a scan at once, beside the schedule (its own workflow id)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return await client.start_workflow(
-        RiskScanWorkflow.run, ScanInput(as_of=as_of),
-        id=f"{SCAN_WORKFLOW_ID}-now-{stamp}-{uuid.uuid4().hex[:4]}", task_queue=task_queue,
-        static_summary="Risk scan started by hand")
+        RiskScanWorkflow.run,
+        ScanInput(as_of=as_of),
+        id=f"{SCAN_WORKFLOW_ID}-now-{stamp}-{uuid.uuid4().hex[:4]}",
+        task_queue=task_queue,
+        static_summary="Risk scan started by hand",
+    )

@@ -80,7 +80,10 @@ class Settings(BaseSettings):
         if not self.smtp_host:
             return None
         return SmtpSettings(
-            host=self.smtp_host, port=self.smtp_port, username=self.smtp_username,
+            host=self.smtp_host,
+            port=self.smtp_port,
+            username=self.smtp_username,
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
-            starttls=self.smtp_starttls, sender=self.email_from,
+            starttls=self.smtp_starttls,
+            sender=self.email_from,
         )

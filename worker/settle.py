@@ -16,8 +16,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-_TASK_DONE = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-              EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+_TASK_DONE = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
 _ACTIVITY_DONE = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
     EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
@@ -44,8 +47,7 @@ def _in_flight(events: list[HistoryEvent]) -> bool:
     return task_open or bool(activities)
 
 
-async def skip_to(env: WorkflowEnvironment, target: datetime, attempts: int = 8,
-                  per_attempt: float = 15) -> None:
+async def skip_to(env: WorkflowEnvironment, target: datetime, attempts: int = 8, per_attempt: float = 15) -> None:
     """Skip the test server's time to ``target``. Under heavy CPU load its sleep call sometimes
     drops (an HTTP/2 error) or stalls; skipping to a moment, not by a duration, makes a retry safe."""
     for attempt in range(attempts):

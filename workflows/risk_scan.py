@@ -17,8 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.scan_contracts import ScanBatchRequest, ScanInput, ScanReport
 
 BATCH_TIMEOUT = timedelta(minutes=10)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=5), maximum_attempts=20)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=20,
+)
 
 
 @workflow.defn(name="RiskScan")
@@ -38,9 +42,15 @@ class RiskScanWorkflow:
         while True:
             result = await workflow.execute_activity_method(
                 ScanActivities.scan_batch,
-                ScanBatchRequest(scan_id=scan.scan_id, as_of=scan.as_of, after=scan.after,
-                                 batch_size=scan.batch_size, task_queue=scan.task_queue),
-                start_to_close_timeout=BATCH_TIMEOUT, retry_policy=RETRY,
+                ScanBatchRequest(
+                    scan_id=scan.scan_id,
+                    as_of=scan.as_of,
+                    after=scan.after,
+                    batch_size=scan.batch_size,
+                    task_queue=scan.task_queue,
+                ),
+                start_to_close_timeout=BATCH_TIMEOUT,
+                retry_policy=RETRY,
                 summary=f"Scan accounts after {scan.after or 'the first'}",
             )
             pages_this_run += 1
@@ -51,11 +61,19 @@ class RiskScanWorkflow:
             workflow.set_current_details(self._details(scan))
             if result.done:
                 scan.events_per_run.append(workflow.info().get_current_history_length())
-                return ScanReport(scan_id=scan.scan_id, as_of=scan.as_of, counts=scan.counts,
-                                  batches=scan.batches, runs=scan.runs,
-                                  events_per_run=scan.events_per_run, problems=scan.problems)
-            if (pages_this_run >= (scan.batches_per_run or result.batches_per_run)
-                    or workflow.info().is_continue_as_new_suggested()):
+                return ScanReport(
+                    scan_id=scan.scan_id,
+                    as_of=scan.as_of,
+                    counts=scan.counts,
+                    batches=scan.batches,
+                    runs=scan.runs,
+                    events_per_run=scan.events_per_run,
+                    problems=scan.problems,
+                )
+            if (
+                pages_this_run >= (scan.batches_per_run or result.batches_per_run)
+                or workflow.info().is_continue_as_new_suggested()
+            ):
                 scan.events_per_run.append(workflow.info().get_current_history_length())
                 scan.runs += 1
                 workflow.continue_as_new(scan)
@@ -67,8 +85,10 @@ class RiskScanWorkflow:
     @staticmethod
     def _details(scan: ScanInput) -> str:
         c = scan.counts
-        return (f"### Risk scan {scan.as_of:%Y-%m-%d}\n"
-                f"**Accounts scanned:** {c.accounts:,} "
-                f"(green {c.green:,}, yellow {c.yellow:,}, red {c.red:,})"
-                f"\n\n**Saves:** {c.saves_started:,} started, {c.saves_joined:,} joined, "
-                f"{c.trigger_failures:,} failed · **pages:** {scan.batches} · **run:** {scan.runs}")
+        return (
+            f"### Risk scan {scan.as_of:%Y-%m-%d}\n"
+            f"**Accounts scanned:** {c.accounts:,} "
+            f"(green {c.green:,}, yellow {c.yellow:,}, red {c.red:,})"
+            f"\n\n**Saves:** {c.saves_started:,} started, {c.saves_joined:,} joined, "
+            f"{c.trigger_failures:,} failed · **pages:** {scan.batches} · **run:** {scan.runs}"
+        )

@@ -41,8 +41,7 @@ def current_stage(state: SaveState) -> Stage:
     if state.recovery is not None:
         return Stage.RECOVERY
     for stage in STEP_STAGES:
-        if any(t.source is TaskSource.STEP and t.stage is stage and t.is_active
-               for t in state.tasks.values()):
+        if any(t.source is TaskSource.STEP and t.stage is stage and t.is_active for t in state.tasks.values()):
             return stage
     return Stage.AWAITING_OUTCOME
 
@@ -137,8 +136,11 @@ def _task_line(task: Task) -> dict[str, str]:
 
 def progress_digest(state: SaveState, now: datetime, since: datetime) -> dict[str, Any]:
     """What the weekly update says: done since ``since``, in progress, next steps, timeline status."""
-    done = [t.title for t in state.tasks.values()
-            if t.status is TaskStatus.DONE and t.done_at is not None and t.done_at >= since]
+    done = [
+        t.title
+        for t in state.tasks.values()
+        if t.status is TaskStatus.DONE and t.done_at is not None and t.done_at >= since
+    ]
     in_progress = [_task_line(t) for t in state.tasks.values() if t.status is TaskStatus.OPEN]
     upcoming = [t for t in state.tasks.values() if t.status is TaskStatus.PENDING]
     late = overdue(state, now)
@@ -159,8 +161,14 @@ def progress_digest(state: SaveState, now: datetime, since: datetime) -> dict[st
     }
 
 
-def new_state(save_id: str, account: AccountSnapshot, playbook: PlaybookDef, trigger: Trigger,
-              now: datetime, previous: PreviousSave | None) -> SaveState:
+def new_state(
+    save_id: str,
+    account: AccountSnapshot,
+    playbook: PlaybookDef,
+    trigger: Trigger,
+    now: datetime,
+    previous: PreviousSave | None,
+) -> SaveState:
     """A fresh save: every step of the playbook that applies to the account's tier, pending."""
     tasks: dict[str, Task] = {}
     automated: dict[str, AutomatedStep] = {}
@@ -172,19 +180,32 @@ def new_state(save_id: str, account: AccountSnapshot, playbook: PlaybookDef, tri
             assert step.owner is not None
             due_within = playbook.first_contact_within if step.first_contact else step.due_within
             assert due_within is not None
-            tasks[step.id] = Task(id=step.id, title=step.title, source=TaskSource.STEP,
-                                  owner=step.owner, stage=step.stage, guidance=step.guidance,
-                                  due_within=due_within, ladder=playbook.ladder(step))
+            tasks[step.id] = Task(
+                id=step.id,
+                title=step.title,
+                source=TaskSource.STEP,
+                owner=step.owner,
+                stage=step.stage,
+                guidance=step.guidance,
+                due_within=due_within,
+                ladder=playbook.ladder(step),
+            )
         else:
             automated[step.id] = AutomatedStep(id=step.id)
     first = playbook.first_contact_step
     cadence = playbook.cadence
     return SaveState(
-        save_id=save_id, account=account, playbook=playbook, opened_at=now,
+        save_id=save_id,
+        account=account,
+        playbook=playbook,
+        opened_at=now,
         triggers=[TriggerRecord(trigger=trigger, received_at=now)],
-        first_contact=FirstContact(step_id=first.id, limit=playbook.first_contact_within,
-                                   deadline=now + playbook.first_contact_within),
-        tasks=tasks, automated=automated, skipped_steps=skipped,
+        first_contact=FirstContact(
+            step_id=first.id, limit=playbook.first_contact_within, deadline=now + playbook.first_contact_within
+        ),
+        tasks=tasks,
+        automated=automated,
+        skipped_steps=skipped,
         customer_updates=Repeating(next_at=now + cadence.customer_update_every),
         internal_status=Repeating(next_at=now + cadence.internal_status_every),
         outcome_watch=OutcomeWatch(due_at=now + playbook.outcome.deadline),

@@ -153,17 +153,14 @@ class SaveWorkflow:
 
     async def _open(self, inp: SaveInput) -> None:
         trigger = inp.trigger
-        account = await self._act(CrmActivities.fetch_account, trigger.account_id,
-                                  "Read the account from the CRM")
+        account = await self._act(CrmActivities.fetch_account, trigger.account_id, "Read the account from the CRM")
         playbook = await self._act(
             PlaybookActivities.load_playbook,
             PlaybookRequest(playbook_id=trigger.playbook, kind=trigger.kind, reason=trigger.reason),
             "Load the playbook for this trigger",
         )
-        triage_rules = await self._act(TriageActivities.load_triage_rules, trigger.account_id,
-                                       "Load the triage rules")
-        self._state = rules.new_state(workflow.info().run_id, account, playbook, trigger,
-                                      workflow.now(), inp.previous)
+        triage_rules = await self._act(TriageActivities.load_triage_rules, trigger.account_id, "Load the triage rules")
+        self._state = rules.new_state(workflow.info().run_id, account, playbook, trigger, workflow.now(), inp.previous)
         self._state.triage = triage.decide(triage_rules, account, trigger, workflow.now())
         self._publish()
         for early in self._early_triggers:
@@ -171,8 +168,11 @@ class SaveWorkflow:
         why = f"{playbook.name} opened on a {trigger.kind.value.replace('_', ' ')} signal"
         if inp.previous is not None:
             why += f" (reopened: {inp.previous.reason})"
-        await asyncio.gather(self._set_risk(RiskColour.RED, why), self._note("opened", why),
-                             self._note("triage", triage.summary(self._state.triage)))
+        await asyncio.gather(
+            self._set_risk(RiskColour.RED, why),
+            self._note("opened", why),
+            self._note("triage", triage.summary(self._state.triage)),
+        )
         workflow.logger.info("save opened", extra=self._log_extra())
 
     async def _save_phase(self) -> SaveResult:
@@ -183,17 +183,32 @@ class SaveWorkflow:
                 self._spawn(self._run_step(step))
         self._spawn_carried_over()
         cadence = s.playbook.cadence
-        self._spawn(self._repeat(s.customer_updates, cadence.customer_update_every,
-                                 "Weekly update to customer", self._customer_update))
-        self._spawn(self._repeat(s.internal_status, cadence.internal_status_every,
-                                 f"Weekly internal status to {wording.role(cadence.internal_status_to)}",
-                                 self._internal_status))
-        self._spawn(self._chase("outcome", "Outcome decision", OwnerRole.CSM,
-                                s.outcome_watch.due_at, s.playbook.outcome.escalation,
-                                lambda: s.outcome is not None, self._outcome_overdue))
+        self._spawn(
+            self._repeat(
+                s.customer_updates, cadence.customer_update_every, "Weekly update to customer", self._customer_update
+            )
+        )
+        self._spawn(
+            self._repeat(
+                s.internal_status,
+                cadence.internal_status_every,
+                f"Weekly internal status to {wording.role(cadence.internal_status_to)}",
+                self._internal_status,
+            )
+        )
+        self._spawn(
+            self._chase(
+                "outcome",
+                "Outcome decision",
+                OwnerRole.CSM,
+                s.outcome_watch.due_at,
+                s.playbook.outcome.escalation,
+                lambda: s.outcome is not None,
+                self._outcome_overdue,
+            )
+        )
         self._accepting = True
-        await self._wait_main(lambda: s.outcome is not None or self._rollover_due()
-                              or triage.exit_chosen(s.triage))
+        await self._wait_main(lambda: s.outcome is not None or self._rollover_due() or triage.exit_chosen(s.triage))
         await self._stop_background()
         if s.outcome is None and triage.exit_chosen(s.triage):
             await self._exit_by_triage()
@@ -207,7 +222,8 @@ class SaveWorkflow:
         else:
             plan = s.playbook.recovery
             s.recovery = RecoveryState(
-                started_at=now, ends_at=now + plan.duration,
+                started_at=now,
+                ends_at=now + plan.duration,
                 close_by=now + plan.duration + plan.close_grace,
                 touchpoints=Repeating(next_at=now + plan.touchpoint_every),
                 value_reports=Repeating(next_at=now + plan.value_report_every),
@@ -215,8 +231,10 @@ class SaveWorkflow:
         for task in steps_left:
             task.status = TaskStatus.CANCELLED
         outcome = s.outcome
-        text = (f"Outcome: {outcome.kind.value.replace('_', ' ')} ({outcome.reason}); "
-                f"ARR retained {outcome.arr_retained:,.0f}")
+        text = (
+            f"Outcome: {outcome.kind.value.replace('_', ' ')} ({outcome.reason}); "
+            f"ARR retained {outcome.arr_retained:,.0f}"
+        )
         jobs = [self._sync_crm_tasks(), self._note("outcome", text)]
         if s.recovery is not None:
             jobs.append(self._set_risk(RiskColour.YELLOW, "Saved; 90-day recovery starts"))
@@ -231,16 +249,20 @@ class SaveWorkflow:
         self._spawn_carried_over()
         for check in plan.checks:
             self._spawn(self._run_check(check))
-        self._spawn(self._repeat(r.touchpoints, plan.touchpoint_every, "Weekly touchpoint",
-                                 self._touchpoint, until=r.ends_at))
-        self._spawn(self._repeat(r.value_reports, plan.value_report_every, "Monthly value report",
-                                 self._value_report, until=r.ends_at))
+        self._spawn(
+            self._repeat(r.touchpoints, plan.touchpoint_every, "Weekly touchpoint", self._touchpoint, until=r.ends_at)
+        )
+        self._spawn(
+            self._repeat(
+                r.value_reports, plan.value_report_every, "Monthly value report", self._value_report, until=r.ends_at
+            )
+        )
         self._spawn(self._end_of_recovery_period(r.ends_at))
         self._accepting = True
         finished = await self._wait_main(
-            lambda: r.relapse is not None or self._rollover_due()
-            or (self._period_over and rules.check_tasks_done(s)),
-            until=r.close_by, summary="Recovery closes even if a check is still open",
+            lambda: r.relapse is not None or self._rollover_due() or (self._period_over and rules.check_tasks_done(s)),
+            until=r.close_by,
+            summary="Recovery closes even if a check is still open",
         )
         await self._stop_background()
         if r.relapse is not None:
@@ -255,27 +277,32 @@ class SaveWorkflow:
         assert s.exit_started_at is not None
         task = s.tasks.get("exit_interview")
         if task is None:
-            task = Task(id="exit_interview", title=f"Exit interview with {s.account.name}",
-                        source=TaskSource.EXIT_INTERVIEW, owner=plan.owner,
-                        due_within=plan.due_within, ladder=plan.escalation,
-                        guidance="Learn why they leave and what would have kept them; part on good terms.")
+            task = Task(
+                id="exit_interview",
+                title=f"Exit interview with {s.account.name}",
+                source=TaskSource.EXIT_INTERVIEW,
+                owner=plan.owner,
+                due_within=plan.due_within,
+                ladder=plan.escalation,
+                guidance="Learn why they leave and what would have kept them; part on good terms.",
+            )
             s.tasks[task.id] = task
-            template = plan.template if s.outcome is not None or s.triage is None \
-                else s.triage.farewell_template
-            await self._email(template, CUSTOMER, "exit/invitation", {},
-                              "Exit interview invitation to customer")
+            template = plan.template if s.outcome is not None or s.triage is None else s.triage.farewell_template
+            await self._email(template, CUSTOMER, "exit/invitation", {}, "Exit interview invitation to customer")
         exit_task = task
         self._spawn(self._run_task(exit_task, opens_at=s.exit_started_at))
         self._accepting = True
         finished = await self._wait_main(
             lambda: not exit_task.is_active or self._rollover_due(),
-            until=s.exit_started_at + plan.close_after, summary="Close the lost save",
+            until=s.exit_started_at + plan.close_after,
+            summary="Close the lost save",
         )
         await self._stop_background()
         if finished and exit_task.is_active:
             return await self._continue(SaveInput(trigger=s.triggers[0].trigger, state=s))
-        return await self._close(RiskColour.RED, "lost" if s.outcome is not None
-                                 else triage.exit_reason(s.triage), recovered=None)
+        return await self._close(
+            RiskColour.RED, "lost" if s.outcome is not None else triage.exit_reason(s.triage), recovered=None
+        )
 
     async def _triage_hold(self) -> None:
         """An exit path waits out the override window (or a CS manager's review) before it sends
@@ -283,8 +310,7 @@ class SaveWorkflow:
         s = self.s
         decision = s.triage
         assert decision is not None
-        await self._wait_until(decision.window_closes_at, lambda: decision.final,
-                               "Triage override window (CS manager)")
+        await self._wait_until(decision.window_closes_at, lambda: decision.final, "Triage override window (CS manager)")
         now = workflow.now()
         decision.effort_started_at = now
         if decision.path is SavePath.EXIT:
@@ -292,13 +318,18 @@ class SaveWorkflow:
             for task in s.tasks.values():
                 task.status = TaskStatus.CANCELLED  # step tasks that never opened
         else:
-            fresh = rules.new_state(s.save_id, s.account, s.playbook, s.triggers[0].trigger, now,
-                                    s.previous)
+            fresh = rules.new_state(s.save_id, s.account, s.playbook, s.triggers[0].trigger, now, s.previous)
             # The 48-hour rule still counts from the risk flag: triage must not hide the wait.
-            self._state = fresh.model_copy(update={
-                "triggers": s.triggers, "triggers_not_kept": s.triggers_not_kept,
-                "first_contact": s.first_contact, "triage": decision, "run_number": s.run_number,
-                "emails_sent": s.emails_sent})
+            self._state = fresh.model_copy(
+                update={
+                    "triggers": s.triggers,
+                    "triggers_not_kept": s.triggers_not_kept,
+                    "first_contact": s.first_contact,
+                    "triage": decision,
+                    "run_number": s.run_number,
+                    "emails_sent": s.emails_sent,
+                }
+            )
         self._publish()
 
     async def _exit_by_triage(self) -> NoReturn:
@@ -321,16 +352,23 @@ class SaveWorkflow:
         s.closed_reason = reason
         if s.recovery is not None:
             s.recovery.completed = True
-        await asyncio.gather(self._sync_crm_tasks(), self._set_risk(risk, f"Save closed: {reason}"),
-                             self._note("closed", f"Save closed: {reason}"))
+        await asyncio.gather(
+            self._sync_crm_tasks(),
+            self._set_risk(risk, f"Save closed: {reason}"),
+            self._note("closed", f"Save closed: {reason}"),
+        )
         self._publish()
         await self._archive("closed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.logger.info("save closed", extra=self._log_extra(reason=reason))
-        return SaveResult(save_id=s.save_id, account_id=s.account.account_id,
-                          playbook_id=s.playbook.id,
-                          outcome=s.outcome.kind if s.outcome else None,
-                          closed_reason=reason, recovered=recovered)
+        return SaveResult(
+            save_id=s.save_id,
+            account_id=s.account.account_id,
+            playbook_id=s.playbook.id,
+            outcome=s.outcome.kind if s.outcome else None,
+            closed_reason=reason,
+            recovered=recovered,
+        )
 
     async def _reopen(self, relapse: Relapse) -> NoReturn:
         """A saved customer relapsed: this save ends and a new save run starts, linked to it."""
@@ -338,20 +376,29 @@ class SaveWorkflow:
         for task in s.tasks.values():
             if task.is_active:
                 task.status = TaskStatus.CANCELLED
-        await asyncio.gather(self._sync_crm_tasks(),
-                             self._note("relapse", f"Relapsed during recovery: {relapse.reason}"))
+        await asyncio.gather(
+            self._sync_crm_tasks(), self._note("relapse", f"Relapsed during recovery: {relapse.reason}")
+        )
         await self._archive("reopened")
         previous = PreviousSave(
-            save_id=s.save_id, run_id=workflow.info().run_id, playbook_id=s.playbook.id,
-            outcome=s.outcome.kind if s.outcome else None, relapsed_at=relapse.at,
+            save_id=s.save_id,
+            run_id=workflow.info().run_id,
+            playbook_id=s.playbook.id,
+            outcome=s.outcome.kind if s.outcome else None,
+            relapsed_at=relapse.at,
             reason=relapse.reason,
         )
         trigger = relapse.trigger or Trigger(
-            trigger_id=f"relapse-{s.save_id}", account_id=s.account.account_id,
-            kind=TriggerKind.HEALTH_DROP, playbook=s.playbook.id, source="recovery_check",
+            trigger_id=f"relapse-{s.save_id}",
+            account_id=s.account.account_id,
+            kind=TriggerKind.HEALTH_DROP,
+            playbook=s.playbook.id,
+            source="recovery_check",
             note=relapse.reason,
-            signals={"health": relapse.health if relapse.health is not None else -1,
-                     "threshold": s.playbook.recovery.relapse_health_below},
+            signals={
+                "health": relapse.health if relapse.health is not None else -1,
+                "threshold": s.playbook.recovery.relapse_health_below,
+            },
         )
         workflow.logger.info("save relapsed", extra=self._log_extra(reason=relapse.reason))
         await self._continue(SaveInput(trigger=trigger, previous=previous))
@@ -361,14 +408,17 @@ class SaveWorkflow:
         retention). Bounded retries: a broken archive must not keep a save from closing."""
         try:
             await workflow.execute_activity_method(
-                ArchiveActivities.archive_save, ArchiveRequest(state=self.s, status=status),
+                ArchiveActivities.archive_save,
+                ArchiveRequest(state=self.s, status=status),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10),
                 summary="Archive the post-mortem and the history of this save",
             )
         except ActivityError as exc:
-            workflow.logger.warning("archive failed; the history stays in Temporal until retention",
-                                    extra=self._log_extra(error=str(exc.cause or exc)))
+            workflow.logger.warning(
+                "archive failed; the history stays in Temporal until retention",
+                extra=self._log_extra(error=str(exc.cause or exc)),
+            )
 
     async def _continue(self, inp: SaveInput) -> NoReturn:
         self._publish()
@@ -399,8 +449,9 @@ class SaveWorkflow:
             return
         if step.kind is StepKind.EMAIL:
             assert step.template is not None and step.to is not None
-            await self._email(step.template, step.to, f"step/{step.id}", {},
-                              f"Email to {wording.role(step.to)}: {step.title}")
+            await self._email(
+                step.template, step.to, f"step/{step.id}", {}, f"Email to {wording.role(step.to)}: {step.title}"
+            )
         else:
             assert step.risk is not None
             await self._set_risk(step.risk, step.title)
@@ -413,8 +464,9 @@ class SaveWorkflow:
         s = self.s
         moments = [s.opened_at + step.start_after]
         for dep in step.depends_on:
-            done_at = s.tasks[dep].done_at if dep in s.tasks else (
-                s.automated[dep].done_at if dep in s.automated else None)
+            done_at = (
+                s.tasks[dep].done_at if dep in s.tasks else (s.automated[dep].done_at if dep in s.automated else None)
+            )
             if done_at is not None:
                 moments.append(done_at)
         return max(moments)
@@ -429,8 +481,15 @@ class SaveWorkflow:
             await self._open_task(task, opens_at or workflow.now())
         if task.status is TaskStatus.OPEN:
             assert task.due_at is not None
-            await self._chase(f"task/{task.id}", task.title, task.owner, task.due_at, task.ladder,
-                              lambda: not task.is_active, lambda: self._task_overdue(task))
+            await self._chase(
+                f"task/{task.id}",
+                task.title,
+                task.owner,
+                task.due_at,
+                task.ladder,
+                lambda: not task.is_active,
+                lambda: self._task_overdue(task),
+            )
         if task.status is TaskStatus.DONE and task.crm_task_id is not None:
             await self._close_crm(done=[self._key(f"task/{task.id}")])
 
@@ -444,8 +503,15 @@ class SaveWorkflow:
         self._publish()
         ref = await self._act(
             CrmActivities.create_task,
-            CrmTaskRequest(key=self._key(f"task/{task.id}"), save=self._ref, owner=task.owner,
-                           title=task.title, body=task.guidance, due_at=task.due_at, at=now),
+            CrmTaskRequest(
+                key=self._key(f"task/{task.id}"),
+                save=self._ref,
+                owner=task.owner,
+                title=task.title,
+                body=task.guidance,
+                due_at=task.due_at,
+                at=now,
+            ),
             f"CRM task for {wording.role(task.owner)}: {task.title}",
         )
         task.crm_task_id = ref.task_id
@@ -459,13 +525,21 @@ class SaveWorkflow:
     def _outcome_overdue(self) -> None:
         self.s.outcome_watch.overdue = True
 
-    async def _chase(self, item: str, title: str, owner: OwnerRole, due_at: datetime,
-                     ladder: tuple[EscalationLevel, ...], is_done: Callable[[], bool],
-                     on_overdue: Callable[[], None]) -> None:
+    async def _chase(
+        self,
+        item: str,
+        title: str,
+        owner: OwnerRole,
+        due_at: datetime,
+        ladder: tuple[EscalationLevel, ...],
+        is_done: Callable[[], bool],
+        on_overdue: Callable[[], None],
+    ) -> None:
         """Wait for ``is_done``; past ``due_at`` mark it overdue and climb the escalation ladder."""
         fc = self.s.first_contact
-        summary = (wording.first_contact_window(fc.limit, title) if item == f"task/{fc.step_id}"
-                   else wording.due(title, owner))
+        summary = (
+            wording.first_contact_window(fc.limit, title) if item == f"task/{fc.step_id}" else wording.due(title, owner)
+        )
         if await self._wait_until(due_at, is_done, summary):
             return
         on_overdue()
@@ -474,26 +548,35 @@ class SaveWorkflow:
         for level_no, level in enumerate(ladder, start=1):
             if level_no <= fired:
                 continue
-            if await self._wait_until(due_at + level.after, is_done,
-                                      wording.escalate(title, level.to)):
+            if await self._wait_until(due_at + level.after, is_done, wording.escalate(title, level.to)):
                 return
             await self._escalate(item, title, owner, due_at, level_no, level)
         await workflow.wait_condition(is_done)
 
-    async def _escalate(self, item: str, title: str, owner: OwnerRole, due_at: datetime,
-                        level_no: int, level: EscalationLevel) -> None:
+    async def _escalate(
+        self, item: str, title: str, owner: OwnerRole, due_at: datetime, level_no: int, level: EscalationLevel
+    ) -> None:
         now = workflow.now()
         await self._act(
             EmailActivities.escalate,
-            EscalationRequest(key=self._key(f"{item}/escalation/{level_no}"), save=self._ref,
-                              to=level.to, level=level_no, item=title, item_owner=owner,
-                              due_at=due_at, overdue_by=format_duration(now - due_at),
-                              context={"save": self._digest(now)}, at=now),
+            EscalationRequest(
+                key=self._key(f"{item}/escalation/{level_no}"),
+                save=self._ref,
+                to=level.to,
+                level=level_no,
+                item=title,
+                item_owner=owner,
+                due_at=due_at,
+                overdue_by=format_duration(now - due_at),
+                context={"save": self._digest(now)},
+                at=now,
+            ),
             wording.escalate(title, level.to, level_no),
             EMAIL_TIMEOUT,
         )
-        self.s.escalations.append(EscalationRecord(item=item, title=title, level=level_no,
-                                                   to=level.to, at=now, overdue_by=now - due_at))
+        self.s.escalations.append(
+            EscalationRecord(item=item, title=title, level=level_no, to=level.to, at=now, overdue_by=now - due_at)
+        )
         self.s.emails_sent += 1
         self._publish()
         workflow.logger.info("escalated", extra=self._log_extra(item=item, level=level_no))
@@ -524,32 +607,51 @@ class SaveWorkflow:
         if c.crm_task_id is None:
             ref = await self._act(
                 CrmActivities.create_task,
-                CrmTaskRequest(key=key, save=self._ref, owner=c.owner,
-                               title=f"Commitment to the customer: {c.what}",
-                               body="Promised to the customer; deliver it by the due date.",
-                               due_at=c.due_at, at=workflow.now()),
+                CrmTaskRequest(
+                    key=key,
+                    save=self._ref,
+                    owner=c.owner,
+                    title=f"Commitment to the customer: {c.what}",
+                    body="Promised to the customer; deliver it by the due date.",
+                    due_at=c.due_at,
+                    at=workflow.now(),
+                ),
                 f"CRM task for commitment {c.id}: {c.what}",
             )
             c.crm_task_id = ref.task_id
-        await self._chase(f"commitment/{c.id}", c.what, c.owner, c.due_at,
-                          self.s.playbook.commitment_escalation,
-                          lambda: c.status is not CommitmentStatus.OPEN,
-                          lambda: setattr(c, "overdue", True))
+        await self._chase(
+            f"commitment/{c.id}",
+            c.what,
+            c.owner,
+            c.due_at,
+            self.s.playbook.commitment_escalation,
+            lambda: c.status is not CommitmentStatus.OPEN,
+            lambda: setattr(c, "overdue", True),
+        )
         await self._close_crm(done=[key])
 
     async def _run_help(self, request: HelpRequest) -> None:
         task = self.s.tasks[request.task_id]
         if task.status is TaskStatus.PENDING:
-            await self._email("help_needed", request.role, f"help/{request.id}",
-                              {"what": request.what, "requested_by": request.requested_by or "the CSM"},
-                              f"Help needed from {wording.role(request.role)}")
+            await self._email(
+                "help_needed",
+                request.role,
+                f"help/{request.id}",
+                {"what": request.what, "requested_by": request.requested_by or "the CSM"},
+                f"Help needed from {wording.role(request.role)}",
+            )
         await self._run_task(task, opens_at=request.at)
 
     # --- cadence and recovery -------------------------------------------------------------------
 
-    async def _repeat(self, rep: Repeating, every: timedelta, label: str,
-                      action: Callable[[int], Awaitable[None]],
-                      until: datetime | None = None) -> None:
+    async def _repeat(
+        self,
+        rep: Repeating,
+        every: timedelta,
+        label: str,
+        action: Callable[[int], Awaitable[None]],
+        until: datetime | None = None,
+    ) -> None:
         while until is None or rep.next_at <= until:
             number = rep.count + 1
             await self._sleep_until(rep.next_at, f"{label} #{number}")
@@ -561,15 +663,23 @@ class SaveWorkflow:
     async def _customer_update(self, number: int) -> None:
         s = self.s
         since = s.customer_updates.next_at - s.playbook.cadence.customer_update_every
-        await self._email(s.playbook.cadence.customer_update_template, CUSTOMER,
-                          f"weekly_update/{number}", {"number": number, "since": rules.when(since)},
-                          f"Weekly update #{number} to customer")
+        await self._email(
+            s.playbook.cadence.customer_update_template,
+            CUSTOMER,
+            f"weekly_update/{number}",
+            {"number": number, "since": rules.when(since)},
+            f"Weekly update #{number} to customer",
+        )
 
     async def _internal_status(self, number: int) -> None:
         cadence = self.s.playbook.cadence
-        await self._email(cadence.internal_status_template, cadence.internal_status_to,
-                          f"internal_status/{number}", {"number": number},
-                          f"Weekly internal status #{number} to {wording.role(cadence.internal_status_to)}")
+        await self._email(
+            cadence.internal_status_template,
+            cadence.internal_status_to,
+            f"internal_status/{number}",
+            {"number": number},
+            f"Weekly internal status #{number} to {wording.role(cadence.internal_status_to)}",
+        )
 
     async def _end_of_recovery_period(self, ends_at: datetime) -> None:
         await self._sleep_until(ends_at, "End of the recovery period")
@@ -580,13 +690,15 @@ class SaveWorkflow:
         s = self.s
         r = s.recovery
         assert r is not None
-        reading = await self._act(CrmActivities.read_health, s.account.account_id,
-                                  f"Read account health ({occasion})")
+        reading = await self._act(CrmActivities.read_health, s.account.account_id, f"Read account health ({occasion})")
         r.readings.append(reading.model_copy(update={"read_at": workflow.now()}))
         threshold = s.playbook.recovery.relapse_health_below
         if reading.health is not None and reading.health < threshold and r.relapse is None:
-            r.relapse = Relapse(at=workflow.now(), health=reading.health,
-                                reason=f"health {reading.health} below {threshold} at {occasion}")
+            r.relapse = Relapse(
+                at=workflow.now(),
+                health=reading.health,
+                reason=f"health {reading.health} below {threshold} at {occasion}",
+            )
         self._publish()
         return r.relapse is not None
 
@@ -602,14 +714,17 @@ class SaveWorkflow:
             if await self._health_relapsed(check.title):
                 return
             s.tasks[check.id] = Task(
-                id=check.id, title=check.title, source=TaskSource.RECOVERY_CHECK,
-                owner=check.owner, due_within=check.due_within,
-                ladder=check.escalation if check.escalation is not None
-                else s.playbook.default_escalation,
+                id=check.id,
+                title=check.title,
+                source=TaskSource.RECOVERY_CHECK,
+                owner=check.owner,
+                due_within=check.due_within,
+                ladder=check.escalation if check.escalation is not None else s.playbook.default_escalation,
             )
             if check.template is not None:
-                await self._email(check.template, CUSTOMER, f"recovery/{check.id}", {},
-                                  f"{check.title}: invitation to customer")
+                await self._email(
+                    check.template, CUSTOMER, f"recovery/{check.id}", {}, f"{check.title}: invitation to customer"
+                )
         await self._run_task(s.tasks[check.id], opens_at=r.started_at + check.at)
 
     async def _touchpoint(self, number: int) -> None:
@@ -617,9 +732,13 @@ class SaveWorkflow:
         if await self._health_relapsed(f"weekly touchpoint #{number}"):
             return
         plan = s.playbook.recovery
-        task = Task(id=f"touchpoint_{number}", title=f"Weekly touchpoint #{number} with {s.account.name}",
-                    source=TaskSource.TOUCHPOINT, owner=plan.touchpoint_owner,
-                    due_within=plan.touchpoint_due_within)
+        task = Task(
+            id=f"touchpoint_{number}",
+            title=f"Weekly touchpoint #{number} with {s.account.name}",
+            source=TaskSource.TOUCHPOINT,
+            owner=plan.touchpoint_owner,
+            due_within=plan.touchpoint_due_within,
+        )
         s.tasks[task.id] = task
         assert s.recovery is not None
         self._spawn(self._run_task(task, opens_at=s.recovery.touchpoints.next_at))
@@ -628,10 +747,13 @@ class SaveWorkflow:
         s = self.s
         assert s.recovery is not None
         readings = s.recovery.readings
-        await self._email(s.playbook.recovery.value_report_template, CUSTOMER,
-                          f"value_report/{number}",
-                          {"number": number, "health": readings[-1].health if readings else None},
-                          f"Monthly value report #{number} to customer")
+        await self._email(
+            s.playbook.recovery.value_report_template,
+            CUSTOMER,
+            f"value_report/{number}",
+            {"number": number, "health": readings[-1].health if readings else None},
+            f"Monthly value report #{number} to customer",
+        )
 
     # --- activities -----------------------------------------------------------------------------
 
@@ -644,29 +766,40 @@ class SaveWorkflow:
         """Idempotency key of a side effect: the save and the step, never the run id."""
         return f"{self.s.save_id}/{path}"
 
-    async def _act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str,
-                   timeout: timedelta = ACTIVITY_TIMEOUT) -> R:
+    async def _act(
+        self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str, timeout: timedelta = ACTIVITY_TIMEOUT
+    ) -> R:
         if self._stopping and asyncio.current_task() in self._background:
             raise asyncio.CancelledError("the phase is ending")  # no new side effect from a stopping step
         self._inflight += 1
         try:
             result: R = await workflow.execute_activity_method(
-                fn, arg, start_to_close_timeout=timeout, heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=RETRY, summary=summary,
+                fn,
+                arg,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RETRY,
+                summary=summary,
             )
             return result
         finally:
             self._inflight -= 1
 
-    async def _email(self, template: str, to: Recipient, key: str, context: dict[str, Any],
-                     summary: str) -> None:
+    async def _email(self, template: str, to: Recipient, key: str, context: dict[str, Any], summary: str) -> None:
         s = self.s
         now = workflow.now()
         await self._act(
             EmailActivities.send_email,
-            EmailRequest(key=self._key(f"email/{key}"), save=self._ref, template=template, to=to,
-                         context={"save": self._digest(now), **context}, at=now),
-            summary, EMAIL_TIMEOUT,
+            EmailRequest(
+                key=self._key(f"email/{key}"),
+                save=self._ref,
+                template=template,
+                to=to,
+                context={"save": self._digest(now), **context},
+                at=now,
+            ),
+            summary,
+            EMAIL_TIMEOUT,
         )
         s.emails_sent += 1
 
@@ -676,38 +809,38 @@ class SaveWorkflow:
 
     async def _set_risk(self, risk: RiskColour, reason: str) -> None:
         s = self.s
-        await self._act(CrmActivities.set_risk_status,
-                        RiskStatusRequest(save=self._ref, risk=risk, reason=reason, at=workflow.now()),
-                        f"CRM risk status {risk.value}: {reason}")
+        await self._act(
+            CrmActivities.set_risk_status,
+            RiskStatusRequest(save=self._ref, risk=risk, reason=reason, at=workflow.now()),
+            f"CRM risk status {risk.value}: {reason}",
+        )
         s.risk = risk
         self._publish()
 
     async def _note(self, name: str, text: str) -> None:
-        await self._act(CrmActivities.add_note,
-                        NoteRequest(key=self._key(f"note/{name}"), save=self._ref, text=text,
-                                    at=workflow.now()),
-                        f"CRM timeline note: {name}")
+        await self._act(
+            CrmActivities.add_note,
+            NoteRequest(key=self._key(f"note/{name}"), save=self._ref, text=text, at=workflow.now()),
+            f"CRM timeline note: {name}",
+        )
 
-    async def _close_crm(self, done: list[str] | None = None,
-                         cancelled: list[str] | None = None) -> None:
-        await self._act(CrmActivities.close_tasks,
-                        CloseTasksRequest(done=done or [], cancelled=cancelled or [],
-                                          at=workflow.now()),
-                        "Close CRM tasks")
+    async def _close_crm(self, done: list[str] | None = None, cancelled: list[str] | None = None) -> None:
+        await self._act(
+            CrmActivities.close_tasks,
+            CloseTasksRequest(done=done or [], cancelled=cancelled or [], at=workflow.now()),
+            "Close CRM tasks",
+        )
 
     async def _sync_crm_tasks(self) -> None:
         """Bring every CRM task of this save in line with the state at a phase boundary."""
         s = self.s
         done = [self._key(f"task/{t.id}") for t in s.tasks.values() if t.status is TaskStatus.DONE]
-        done += [self._key(f"commitment/{c.id}") for c in s.commitments
-                 if c.status is CommitmentStatus.FULFILLED]
+        done += [self._key(f"commitment/{c.id}") for c in s.commitments if c.status is CommitmentStatus.FULFILLED]
         if s.outcome is not None:
             done.append(self._key("outcome"))
-        cancelled = [self._key(f"task/{t.id}") for t in s.tasks.values()
-                     if t.status is TaskStatus.CANCELLED]
+        cancelled = [self._key(f"task/{t.id}") for t in s.tasks.values() if t.status is TaskStatus.CANCELLED]
         if s.exit_started_at is not None or s.closed_at is not None:
-            cancelled += [self._key(f"commitment/{c.id}") for c in s.commitments
-                          if c.status is CommitmentStatus.OPEN]
+            cancelled += [self._key(f"commitment/{c.id}") for c in s.commitments if c.status is CommitmentStatus.OPEN]
         await self._close_crm(done=done, cancelled=cancelled)
 
     # --- waiting --------------------------------------------------------------------------------
@@ -730,9 +863,11 @@ class SaveWorkflow:
         if remaining > timedelta(0):
             await workflow.sleep(remaining, summary=summary)
 
-    async def _wait_main(self, condition: Callable[[], bool], until: datetime | None = None,
-                         summary: str | None = None) -> bool:
+    async def _wait_main(
+        self, condition: Callable[[], bool], until: datetime | None = None, summary: str | None = None
+    ) -> bool:
         """Wait for ``condition`` (True) or ``until`` (False); a crashed step fails the workflow task."""
+
         def ready() -> bool:
             return self._crash is not None or condition()
 
@@ -797,13 +932,14 @@ class SaveWorkflow:
 
     def _log_extra(self, **more: Any) -> dict[str, Any]:
         s = self.s
-        return {"account_id": s.account.account_id, "playbook": s.playbook.id,
-                "save_id": s.save_id, **more}
+        return {"account_id": s.account.account_id, "playbook": s.playbook.id, "save_id": s.save_id, **more}
 
     # --- signals, queries, updates --------------------------------------------------------------
 
-    @workflow.signal(description="Another risk signal for this account: recorded on the running "
-                                 "save, never a second save. During recovery it reopens the save.")
+    @workflow.signal(
+        description="Another risk signal for this account: recorded on the running "
+        "save, never a second save. During recovery it reopens the save."
+    )
     def merge_trigger(self, trigger: Trigger) -> None:
         if self._state is None:
             self._early_triggers.append(trigger)
@@ -821,13 +957,16 @@ class SaveWorkflow:
             s.triggers_not_kept += 1
         r = s.recovery
         if r is not None and r.relapse is None and not r.completed:
-            r.relapse = Relapse(at=now, trigger=trigger,
-                                reason=f"new {trigger.kind.value.replace('_', ' ')} signal during recovery")
+            r.relapse = Relapse(
+                at=now, trigger=trigger, reason=f"new {trigger.kind.value.replace('_', ' ')} signal during recovery"
+            )
         self._publish()
 
-    @workflow.query(description="The whole save: playbook and version, stage, tasks with owners and "
-                                "due times, escalations fired, commitments, first contact and the "
-                                "48-hour result, outcome, recovery checks.")
+    @workflow.query(
+        description="The whole save: playbook and version, stage, tasks with owners and "
+        "due times, escalations fired, commitments, first contact and the "
+        "48-hour result, outcome, recovery checks."
+    )
     def state(self) -> SaveState:
         return self.s
 
@@ -840,15 +979,16 @@ class SaveWorkflow:
         if s.stage is Stage.CLOSED:
             raise _rejected(f"the save closed on {rules.when(s.closed_at)} ({s.closed_reason})")
         if s.stage is Stage.TRIAGE and s.triage is not None:
-            raise _rejected(f"triage chose the exit path; no save effort until "
-                            f"{rules.when(s.triage.window_closes_at)} unless a CS manager "
-                            f"overrides it (override_triage)")
+            raise _rejected(
+                f"triage chose the exit path; no save effort until "
+                f"{rules.when(s.triage.window_closes_at)} unless a CS manager "
+                f"overrides it (override_triage)"
+            )
         return s
 
     @workflow.update(description="Mark a task done. Stops its escalation ladder.")
     def complete_task(self, request: CompleteTask) -> Task:
-        task = self._complete(self.s.tasks[request.task_id], request.by, request.note,
-                              request.approved)
+        task = self._complete(self.s.tasks[request.task_id], request.by, request.note, request.approved)
         self._publish()
         return task
 
@@ -878,31 +1018,49 @@ class SaveWorkflow:
             active = [t.id for t in s.tasks.values() if t.is_active]
             raise _rejected(f"unknown task {request.task_id!r}; open tasks: {', '.join(active) or 'none'}")
         if task.status is TaskStatus.DONE:
-            raise _rejected(f"task {task.id!r} is already done "
-                            f"({rules.when(task.done_at)}{', by ' + task.done_by if task.done_by else ''})")
+            raise _rejected(
+                f"task {task.id!r} is already done "
+                f"({rules.when(task.done_at)}{', by ' + task.done_by if task.done_by else ''})"
+            )
         if task.status is TaskStatus.CANCELLED:
             raise _rejected(f"task {task.id!r} was cancelled when the save moved on")
 
-    @workflow.update(description="Record a promise made to the customer (what, owner, due). A "
-                                 "discount above the playbook's threshold waits for approval.")
+    @workflow.update(
+        description="Record a promise made to the customer (what, owner, due). A "
+        "discount above the playbook's threshold waits for approval."
+    )
     def add_commitment(self, request: AddCommitment) -> Commitment:
         s = self.s
         now = workflow.now()
         due_at = request.due_at or now + (request.due_in or timedelta(0))
         policy = s.playbook.concessions
-        needs_approval = (policy is not None and request.discount_pct is not None
-                          and request.discount_pct > policy.max_discount_pct_without_approval)
-        c = Commitment(id=f"c{len(s.commitments) + 1}", what=request.what, owner=request.owner,
-                       due_at=due_at, made_at=now, made_by=request.by,
-                       discount_pct=request.discount_pct,
-                       status=CommitmentStatus.AWAITING_APPROVAL if needs_approval
-                       else CommitmentStatus.OPEN)
+        needs_approval = (
+            policy is not None
+            and request.discount_pct is not None
+            and request.discount_pct > policy.max_discount_pct_without_approval
+        )
+        c = Commitment(
+            id=f"c{len(s.commitments) + 1}",
+            what=request.what,
+            owner=request.owner,
+            due_at=due_at,
+            made_at=now,
+            made_by=request.by,
+            discount_pct=request.discount_pct,
+            status=CommitmentStatus.AWAITING_APPROVAL if needs_approval else CommitmentStatus.OPEN,
+        )
         s.commitments.append(c)
         if needs_approval and policy is not None:
-            approval = Task(id=f"approve_{c.id}", source=TaskSource.APPROVAL, owner=policy.approver,
-                            title=f"Approve {request.discount_pct:g}% discount: {request.what}",
-                            guidance=policy.guidance, due_within=policy.approval_due_within,
-                            ladder=s.playbook.default_escalation, commitment_id=c.id)
+            approval = Task(
+                id=f"approve_{c.id}",
+                source=TaskSource.APPROVAL,
+                owner=policy.approver,
+                title=f"Approve {request.discount_pct:g}% discount: {request.what}",
+                guidance=policy.guidance,
+                due_within=policy.approval_due_within,
+                ladder=s.playbook.default_escalation,
+                commitment_id=c.id,
+            )
             s.tasks[approval.id] = approval
             c.approval_task = approval.id
             self._spawn_from_handler(self._run_task(approval))
@@ -940,8 +1098,7 @@ class SaveWorkflow:
         known = {c.id: c for c in s.commitments}
         c = known.get(request.commitment_id)
         if c is None:
-            raise _rejected(f"unknown commitment {request.commitment_id!r}; "
-                            f"known: {', '.join(known) or 'none'}")
+            raise _rejected(f"unknown commitment {request.commitment_id!r}; known: {', '.join(known) or 'none'}")
         if c.status is CommitmentStatus.AWAITING_APPROVAL:
             raise _rejected(f"commitment {c.id!r} is waiting for approval (task {c.approval_task})")
         if c.status is not CommitmentStatus.OPEN:
@@ -951,8 +1108,9 @@ class SaveWorkflow:
     def record_root_cause(self, request: RecordRootCause) -> RootCause:
         s = self.s
         now = workflow.now()
-        s.root_cause = RootCause(whys=request.whys, category=request.category,
-                                 summary=request.summary, recorded_by=request.by, at=now)
+        s.root_cause = RootCause(
+            whys=request.whys, category=request.category, summary=request.summary, recorded_by=request.by, at=now
+        )
         for step in s.playbook.steps:
             task = s.tasks.get(step.id)
             if step.completed_by == "root_cause" and task is not None and task.is_active:
@@ -964,18 +1122,31 @@ class SaveWorkflow:
     def _check_root_cause(self, request: RecordRootCause) -> None:
         self._require_active()
 
-    @workflow.update(description="Flag that another team must help: a task with a deadline and "
-                                 "an escalation ladder for that team's owner.")
+    @workflow.update(
+        description="Flag that another team must help: a task with a deadline and "
+        "an escalation ladder for that team's owner."
+    )
     def flag_help(self, request: FlagHelp) -> HelpRequest:
         s = self.s
         number = len(s.help_requests) + 1
-        task = Task(id=f"help_{number}", title=f"Help needed: {request.what}", source=TaskSource.HELP,
-                    owner=request.role, due_within=s.playbook.help_due_within,
-                    ladder=s.playbook.default_escalation,
-                    guidance=f"Requested by {request.by or 'the CSM'} for the {s.playbook.name}.")
+        task = Task(
+            id=f"help_{number}",
+            title=f"Help needed: {request.what}",
+            source=TaskSource.HELP,
+            owner=request.role,
+            due_within=s.playbook.help_due_within,
+            ladder=s.playbook.default_escalation,
+            guidance=f"Requested by {request.by or 'the CSM'} for the {s.playbook.name}.",
+        )
         s.tasks[task.id] = task
-        help_request = HelpRequest(id=str(number), role=request.role, what=request.what,
-                                   requested_by=request.by, at=workflow.now(), task_id=task.id)
+        help_request = HelpRequest(
+            id=str(number),
+            role=request.role,
+            what=request.what,
+            requested_by=request.by,
+            at=workflow.now(),
+            task_id=task.id,
+        )
         s.help_requests.append(help_request)
         self._spawn_from_handler(self._run_help(help_request))
         self._publish()
@@ -986,8 +1157,10 @@ class SaveWorkflow:
         if self._require_active().stage is Stage.EXIT:
             raise _rejected("the save was lost; help can no longer be requested")
 
-    @workflow.update(description="Record the outcome: saved, partially saved (with ARR retained) "
-                                 "or lost, with a reason and the success criteria met.")
+    @workflow.update(
+        description="Record the outcome: saved, partially saved (with ARR retained) "
+        "or lost, with a reason and the success criteria met."
+    )
     def record_outcome(self, request: RecordOutcome) -> Outcome:
         s = self.s
         known = [c.id for c in s.playbook.outcome.success_criteria]
@@ -997,10 +1170,15 @@ class SaveWorkflow:
             retained = request.arr_retained
         else:
             retained = s.account.arr
-        s.outcome = Outcome(kind=request.kind, reason=request.reason, arr_retained=retained,
-                            criteria_met=[c for c in known if c in request.criteria_met],
-                            criteria_missed=[c for c in known if c not in request.criteria_met],
-                            recorded_by=request.by, at=workflow.now())
+        s.outcome = Outcome(
+            kind=request.kind,
+            reason=request.reason,
+            arr_retained=retained,
+            criteria_met=[c for c in known if c in request.criteria_met],
+            criteria_missed=[c for c in known if c not in request.criteria_met],
+            recorded_by=request.by,
+            at=workflow.now(),
+        )
         self._publish()
         return s.outcome
 
@@ -1008,8 +1186,7 @@ class SaveWorkflow:
     def _check_outcome(self, request: RecordOutcome) -> None:
         s = self._require_active()
         if s.outcome is not None:
-            raise _rejected(f"the outcome was already recorded: {s.outcome.kind.value} "
-                            f"on {rules.when(s.outcome.at)}")
+            raise _rejected(f"the outcome was already recorded: {s.outcome.kind.value} on {rules.when(s.outcome.at)}")
         if s.stage is Stage.EXIT:
             raise _rejected(f"triage sent this save to the exit path ({triage.exit_reason(s.triage)})")
         known = [c.id for c in s.playbook.outcome.success_criteria]
@@ -1020,16 +1197,20 @@ class SaveWorkflow:
             if not request.arr_retained:
                 raise _rejected("a partially saved outcome needs arr_retained (the ARR kept)")
             if request.arr_retained >= s.account.arr:
-                raise _rejected(f"arr_retained {request.arr_retained:,.0f} is not below the "
-                                f"account's ARR {s.account.arr:,.0f}; record it as saved")
+                raise _rejected(
+                    f"arr_retained {request.arr_retained:,.0f} is not below the "
+                    f"account's ARR {s.account.arr:,.0f}; record it as saved"
+                )
         if request.kind is OutcomeKind.LOST and request.arr_retained:
             raise _rejected("a lost outcome retains no ARR; leave arr_retained out")
 
-    @workflow.update(name="override_triage",
-                     description="A CS manager reviews the triage within its window: a new zone "
-                                 "(red_zone / dead_zone) and/or strategy (rescue / recover / "
-                                 "farewell), or neither to confirm it. Dead zone or farewell "
-                                 "takes the exit path; anything else runs the playbook.")
+    @workflow.update(
+        name="override_triage",
+        description="A CS manager reviews the triage within its window: a new zone "
+        "(red_zone / dead_zone) and/or strategy (rescue / recover / "
+        "farewell), or neither to confirm it. Dead zone or farewell "
+        "takes the exit path; anything else runs the playbook.",
+    )
     async def override_triage(self, request: OverrideTriage) -> TriageDecision:
         s = self.s
         assert s.triage is not None
@@ -1045,22 +1226,33 @@ class SaveWorkflow:
         if s.stage is Stage.CLOSED:
             raise _rejected(f"the save closed on {rules.when(s.closed_at)} ({s.closed_reason})")
         if s.outcome is not None:
-            raise _rejected(f"the outcome was already recorded ({s.outcome.kind.value}); "
-                            "triage can no longer change the path")
+            raise _rejected(
+                f"the outcome was already recorded ({s.outcome.kind.value}); triage can no longer change the path"
+            )
         refusal = triage.override_refusal(s.triage, workflow.now())
         if refusal is not None:
             raise _rejected(refusal)
 
     # --- owner reassignment ---------------------------------------------------------------------
 
-    @workflow.update(description="Hand the save's work for a role (the CSM by default) to another "
-                                 "person: the CRM owner and that role's open tasks move to them.")
+    @workflow.update(
+        description="Hand the save's work for a role (the CSM by default) to another "
+        "person: the CRM owner and that role's open tasks move to them."
+    )
     def reassign_owner(self, request: ReassignOwner) -> OwnerChange:
         s = self.s
         previous = s.account.csm if request.role is OwnerRole.CSM else None
-        change = OwnerChange(number=len(s.owner_changes) + 1, role=request.role, owner_id=request.owner_id,
-                             name=request.name, email=request.email, previous=previous,
-                             reason=request.reason, by=request.by, at=workflow.now())
+        change = OwnerChange(
+            number=len(s.owner_changes) + 1,
+            role=request.role,
+            owner_id=request.owner_id,
+            name=request.name,
+            email=request.email,
+            previous=previous,
+            reason=request.reason,
+            by=request.by,
+            at=workflow.now(),
+        )
         s.owner_changes.append(change)
         if request.role is OwnerRole.CSM:
             s.account = s.account.model_copy(update={"csm": request.name, "csm_id": request.owner_id})
@@ -1075,12 +1267,22 @@ class SaveWorkflow:
             raise _rejected(f"{request.owner_id!r} already owns this save")
 
     async def _sync_owner(self, change: OwnerChange) -> None:
-        await self._act(CrmActivities.assign_owner,
-                        AssignOwnerRequest(save=self._ref, role=change.role, owner_id=change.owner_id,
-                                           name=change.name, email=change.email, at=change.at),
-                        f"CRM owner for {change.role.value}: {change.name}")
+        await self._act(
+            CrmActivities.assign_owner,
+            AssignOwnerRequest(
+                save=self._ref,
+                role=change.role,
+                owner_id=change.owner_id,
+                name=change.name,
+                email=change.email,
+                at=change.at,
+            ),
+            f"CRM owner for {change.role.value}: {change.name}",
+        )
         change.synced = True
-        text = (f"{change.role.value} reassigned to {change.name}"
-                + (f" (was {change.previous})" if change.previous else "")
-                + (f": {change.reason}" if change.reason else ""))
+        text = (
+            f"{change.role.value} reassigned to {change.name}"
+            + (f" (was {change.previous})" if change.previous else "")
+            + (f": {change.reason}" if change.reason else "")
+        )
         await self._note(f"owner/{change.number}", text)

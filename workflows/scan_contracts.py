@@ -36,8 +36,16 @@ class ScanCounts(_Model):
     """Red-rule firings that reached a save, by rule id."""
 
     def add(self, other: ScanCounts) -> None:
-        for name in ("accounts", "green", "yellow", "red", "status_changed", "saves_started",
-                     "saves_joined", "trigger_failures"):
+        for name in (
+            "accounts",
+            "green",
+            "yellow",
+            "red",
+            "status_changed",
+            "saves_started",
+            "saves_joined",
+            "trigger_failures",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for rule, count in other.by_rule.items():
             self.by_rule[rule] = self.by_rule.get(rule, 0) + count

@@ -28,13 +28,30 @@ NEXT_CHECK = SearchAttributeKey.for_datetime("SaveNextCheck")
 """During recovery: when the next 30/60/90-day check is due (planned or open)."""
 
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
-    ACCOUNT_ID, PLAYBOOK, STAGE, RISK, TIER, OWNER, ARR, OUTCOME,
-    FIRST_CONTACT_BROKEN, ESCALATION_LEVEL, OVERDUE_COUNT, NEXT_DEADLINE, NEXT_CHECK,
+    ACCOUNT_ID,
+    PLAYBOOK,
+    STAGE,
+    RISK,
+    TIER,
+    OWNER,
+    ARR,
+    OUTCOME,
+    FIRST_CONTACT_BROKEN,
+    ESCALATION_LEVEL,
+    OVERDUE_COUNT,
+    NEXT_DEADLINE,
+    NEXT_CHECK,
 )
 
 _CLI_TYPE_NAMES = {
-    "KEYWORD": "Keyword", "FLOAT": "Double", "DOUBLE": "Double", "BOOL": "Bool", "INT": "Int",
-    "DATETIME": "Datetime", "TEXT": "Text", "KEYWORD_LIST": "KeywordList",
+    "KEYWORD": "Keyword",
+    "FLOAT": "Double",
+    "DOUBLE": "Double",
+    "BOOL": "Bool",
+    "INT": "Int",
+    "DATETIME": "Datetime",
+    "TEXT": "Text",
+    "KEYWORD_LIST": "KeywordList",
 }
 
 

@@ -66,13 +66,21 @@ def decide(rules: TriageRules, account: AccountSnapshot, trigger: Trigger, now: 
     strategy_because = strategy_rule.because if strategy_rule else rules.default_strategy_because
     path = path_for(zone, strategy)
     return TriageDecision(
-        zone=zone, zone_rule=zone_rule.id if zone_rule else "default",
-        strategy=strategy, strategy_rule=strategy_rule.id if strategy_rule else "default",
+        zone=zone,
+        zone_rule=zone_rule.id if zone_rule else "default",
+        strategy=strategy,
+        strategy_rule=strategy_rule.id if strategy_rule else "default",
         path=path,
-        reasons=[f"{ZONE_WORDS[zone]}: {zone_because}", f"{strategy.value}: {strategy_because}",
-                 f"account: {_facts(account)}"],
-        rules_version=rules.version, rules_digest=rules.digest, decided_at=now,
-        window_closes_at=now + rules.override_window, farewell_template=rules.farewell_template,
+        reasons=[
+            f"{ZONE_WORDS[zone]}: {zone_because}",
+            f"{strategy.value}: {strategy_because}",
+            f"account: {_facts(account)}",
+        ],
+        rules_version=rules.version,
+        rules_digest=rules.digest,
+        decided_at=now,
+        window_closes_at=now + rules.override_window,
+        farewell_template=rules.farewell_template,
         effort_started_at=now if path is SavePath.SAVE else None,
     )
 
@@ -96,8 +104,10 @@ def override_refusal(decision: TriageDecision | None, now: datetime) -> str | No
     if decision.confirmed_by is not None:
         return f"the triage was already confirmed by {decision.confirmed_by}"
     if now > decision.window_closes_at:
-        return (f"the override window closed at {decision.window_closes_at:%a %d %b %H:%M UTC}; "
-                f"the save is on its {decision.path.value} path")
+        return (
+            f"the override window closed at {decision.window_closes_at:%a %d %b %H:%M UTC}; "
+            f"the save is on its {decision.path.value} path"
+        )
     return None
 
 
@@ -110,20 +120,27 @@ def apply_override(decision: TriageDecision, request: OverrideTriage, now: datet
         zone = request.zone or decision.zone
         strategy = request.strategy or decision.strategy
         path = path_for(zone, strategy)
-        decision.override = TriageOverride(zone=zone, strategy=strategy, path=path,
-                                           previous_path=decision.path, reason=request.reason,
-                                           by=request.by, at=now)
+        decision.override = TriageOverride(
+            zone=zone,
+            strategy=strategy,
+            path=path,
+            previous_path=decision.path,
+            reason=request.reason,
+            by=request.by,
+            at=now,
+        )
         decision.reasons.append(
-            f"overridden by {request.by} to {ZONE_WORDS[zone]}, {strategy.value} ({path.value} path): "
-            f"{request.reason}")
+            f"overridden by {request.by} to {ZONE_WORDS[zone]}, {strategy.value} ({path.value} path): {request.reason}"
+        )
         decision.zone, decision.strategy, decision.path = zone, strategy, path
     return decision
 
 
 def summary(decision: TriageDecision) -> str:
     """One line for the CRM timeline and the UI."""
-    return (f"Triage: {ZONE_WORDS[decision.zone]}, {decision.strategy.value} -> {decision.path.value} path. "
-            + " ".join(r.rstrip(".") + "." for r in decision.reasons[:2]))
+    return f"Triage: {ZONE_WORDS[decision.zone]}, {decision.strategy.value} -> {decision.path.value} path. " + " ".join(
+        r.rstrip(".") + "." for r in decision.reasons[:2]
+    )
 
 
 def exit_reason(decision: TriageDecision | None) -> str:
@@ -135,8 +152,7 @@ def exit_reason(decision: TriageDecision | None) -> str:
 
 def triage_line(decision: TriageDecision, now: datetime) -> str:
     """The triage as the save's details show it, with the override window while it is open."""
-    text = (f"**Triage:** {ZONE_WORDS[decision.zone]}, {decision.strategy.value} "
-            f"({decision.path.value} path)")
+    text = f"**Triage:** {ZONE_WORDS[decision.zone]}, {decision.strategy.value} ({decision.path.value} path)"
     if decision.override is not None:
         text += f", overridden by {decision.override.by}"
     elif decision.confirmed_by is not None:

@@ -9,8 +9,7 @@ from workflows.rules import when
 def why_started(record: TriggerRecord) -> str:
     """``low usage from salesforce, rule usage_below_50pct v3 (usage_pct=31), seen ..., received ...``."""
     t = record.trigger
-    parts = [t.kind.value.replace("_", " ") + (f" ({t.reason.value})" if t.reason else "")
-             + f" from {t.source}"]
+    parts = [t.kind.value.replace("_", " ") + (f" ({t.reason.value})" if t.reason else "") + f" from {t.source}"]
     if t.rule:
         parts.append(f"rule {t.rule}" + (f" v{t.rule_version}" if t.rule_version else ""))
     if t.signals:
@@ -21,5 +20,5 @@ def why_started(record: TriggerRecord) -> str:
     if t.reported_by:
         parts.append(f"reported by {t.reported_by}")
     if t.note:
-        parts.append(f"\"{t.note}\"")
+        parts.append(f'"{t.note}"')
     return "; ".join(parts)

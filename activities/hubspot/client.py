@@ -26,11 +26,17 @@ class HubSpotError(RuntimeError):
 
 
 class HubSpotClient:
-    def __init__(self, token: str, base_url: str = "https://api.hubapi.com", *,
-                 max_attempts: int = 5, max_wait: float = 30.0, sleep: Sleep = asyncio.sleep,
-                 timeout: float = 30.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
-                                       headers={"Authorization": f"Bearer {token}"})
+    def __init__(
+        self,
+        token: str,
+        base_url: str = "https://api.hubapi.com",
+        *,
+        max_attempts: int = 5,
+        max_wait: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+        timeout: float = 30.0,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {token}"})
         self._max_attempts = max_attempts
         self._max_wait = max_wait
         self._sleep = sleep
@@ -46,8 +52,9 @@ class HubSpotClient:
             wait = 2.0 ** (attempt - 1)
         return min(max(wait, 0.0), self._max_wait)
 
-    async def request(self, method: str, path: str, body: dict[str, Any] | None = None,
-                      params: dict[str, str] | None = None) -> dict[str, Any]:
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """Send one request; returns the JSON answer ({} for 204). Raises :class:`HubSpotError`."""
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -74,5 +81,10 @@ class HubSpotClient:
             data = {}
         if not isinstance(data, dict):
             data = {}
-        return HubSpotError(response.status_code, str(data.get("category", "ERROR")),
-                            str(data.get("message", response.text[:300])), method, path)
+        return HubSpotError(
+            response.status_code,
+            str(data.get("category", "ERROR")),
+            str(data.get("message", response.text[:300])),
+            method,
+            path,
+        )

@@ -58,9 +58,14 @@ class Archive:
             row.history_bytes = len(blob)
         return len(blob)
 
-    async def records(self, account_id: str | None = None, since: datetime | None = None,
-                      playbook: str | None = None, tier: str | None = None,
-                      owner: str | None = None) -> list[PostMortem]:
+    async def records(
+        self,
+        account_id: str | None = None,
+        since: datetime | None = None,
+        playbook: str | None = None,
+        tier: str | None = None,
+        owner: str | None = None,
+    ) -> list[PostMortem]:
         """Archived post-mortems, oldest first, filtered in SQL (owner: id, matched on the record)."""
         query = select(ArchivedSave.record).order_by(ArchivedSave.opened_at)
         if account_id is not None:
@@ -82,8 +87,9 @@ class Archive:
     async def record(self, save_id: str) -> PostMortem | None:
         async with self.sessions() as session:
             row = await session.get(ArchivedSave, save_id)
-        return None if row is None else PostMortem.model_validate_json(row.record).model_copy(
-            update={"source": "archive"})
+        return (
+            None if row is None else PostMortem.model_validate_json(row.record).model_copy(update={"source": "archive"})
+        )
 
     async def history(self, save_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:

@@ -107,8 +107,9 @@ async def import_crm(engine: AsyncEngine, crm: CrmFile) -> int:
     """Upsert everything in one transaction; returns the number of accounts written."""
     async with sessions(engine)() as session, session.begin():
         for role, entry in crm.team.items():
-            await session.merge(Owner(account_id=TEAM, role=role.value, owner_id=entry.id,
-                                      name=entry.name, email=entry.email))
+            await session.merge(
+                Owner(account_id=TEAM, role=role.value, owner_id=entry.id, name=entry.name, email=entry.email)
+            )
         for item in crm.accounts:
             account = await session.get(Account, item.id)
             if account is None:
@@ -133,9 +134,17 @@ async def import_crm(engine: AsyncEngine, crm: CrmFile) -> int:
             await session.execute(delete(Contact).where(Contact.account_id == item.id))
             await session.flush()
             for role, entry in item.owners.items():
-                session.add(Owner(account_id=item.id, role=role.value, owner_id=entry.id,
-                                  name=entry.name, email=entry.email))
+                session.add(
+                    Owner(account_id=item.id, role=role.value, owner_id=entry.id, name=entry.name, email=entry.email)
+                )
             for contact in item.contacts:
-                session.add(Contact(account_id=item.id, name=contact.name, email=contact.email,
-                                    role=contact.role, primary=contact.primary))
+                session.add(
+                    Contact(
+                        account_id=item.id,
+                        name=contact.name,
+                        email=contact.email,
+                        role=contact.role,
+                        primary=contact.primary,
+                    )
+                )
     return len(crm.accounts)

@@ -51,29 +51,30 @@ class IdempotencyStore:
             if row.fingerprint != fingerprint:
                 return Claim("mismatch")
             if row.state == "done":
-                return Claim("replay", row.status_code or 200, row.body or b"",
-                             row.content_type or "application/json")
+                return Claim("replay", row.status_code or 200, row.body or b"", row.content_type or "application/json")
             if now - row.claimed_at < STALE_CLAIM:
                 return Claim("in_progress")
             taken = await session.execute(
-                update(ApiRequest).where(ApiRequest.key == key, ApiRequest.claimed_at == row.claimed_at)
-                .values(claimed_at=now))
+                update(ApiRequest)
+                .where(ApiRequest.key == key, ApiRequest.claimed_at == row.claimed_at)
+                .values(claimed_at=now)
+            )
             await session.commit()
             return Claim("run" if taken.rowcount else "in_progress")
 
     async def finish(self, key: str, status_code: int, body: bytes, content_type: str, now: datetime) -> None:
         async with self._sessions() as session:
             await session.execute(
-                update(ApiRequest).where(ApiRequest.key == key)
-                .values(state="done", status_code=status_code, body=body, content_type=content_type,
-                        finished_at=now))
+                update(ApiRequest)
+                .where(ApiRequest.key == key)
+                .values(state="done", status_code=status_code, body=body, content_type=content_type, finished_at=now)
+            )
             await session.commit()
 
     async def release(self, key: str) -> None:
         """Forget a claim whose request failed, so a retry runs it again."""
         async with self._sessions() as session:
-            await session.execute(delete(ApiRequest).where(ApiRequest.key == key,
-                                                           ApiRequest.state == "in_progress"))
+            await session.execute(delete(ApiRequest).where(ApiRequest.key == key, ApiRequest.state == "in_progress"))
             await session.commit()
 
     async def forget_before(self, cutoff: datetime) -> int:

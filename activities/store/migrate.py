@@ -34,8 +34,7 @@ def alembic_config(url: str | None = None) -> Config:
 def head() -> str:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
-        raise RuntimeError(f"the migrations have {len(heads)} heads {heads}; "
-                           "merge them with `alembic merge heads`")
+        raise RuntimeError(f"the migrations have {len(heads)} heads {heads}; merge them with `alembic merge heads`")
     return heads[0]
 
 

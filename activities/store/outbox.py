@@ -62,16 +62,25 @@ class Outbox:
         was interrupted mid-send; not resent).
         """
         async with self._sessions() as session:
-            row = (await session.execute(
-                select(OutboxEmail).where(OutboxEmail.key == email.key))).scalar_one_or_none()
+            row = (await session.execute(select(OutboxEmail).where(OutboxEmail.key == email.key))).scalar_one_or_none()
             if row is None:
-                session.add(OutboxEmail(
-                    key=email.key, account_id=email.account_id, save_id=email.save_id,
-                    template=email.template, recipient=email.recipient,
-                    to_address=email.to_address, to_name=email.to_name,
-                    subject=email.subject, body=email.body, status="pending",
-                    message_id=email.message_id, attempts=0, created_at=at,
-                ))
+                session.add(
+                    OutboxEmail(
+                        key=email.key,
+                        account_id=email.account_id,
+                        save_id=email.save_id,
+                        template=email.template,
+                        recipient=email.recipient,
+                        to_address=email.to_address,
+                        to_name=email.to_name,
+                        subject=email.subject,
+                        body=email.body,
+                        status="pending",
+                        message_id=email.message_id,
+                        attempts=0,
+                        created_at=at,
+                    )
+                )
                 try:
                     await session.commit()
                 except IntegrityError:
@@ -99,8 +108,11 @@ class Outbox:
                 await deliver(email, claim)
             except Exception as exc:
                 if claimed:
-                    await session.execute(update(OutboxEmail).where(OutboxEmail.key == email.key)
-                                          .values(status="pending", error=str(exc)[:2000]))
+                    await session.execute(
+                        update(OutboxEmail)
+                        .where(OutboxEmail.key == email.key)
+                        .values(status="pending", error=str(exc)[:2000])
+                    )
                     await session.commit()
                 raise
             if not claimed:
@@ -109,20 +121,18 @@ class Outbox:
 
     @staticmethod
     async def _status(session: Any, key: str) -> str:
-        return str((await session.execute(
-            select(OutboxEmail.status).where(OutboxEmail.key == key))).scalar_one())
+        return str((await session.execute(select(OutboxEmail.status).where(OutboxEmail.key == key))).scalar_one())
 
     @staticmethod
-    async def _finish(session: Any, key: str, claimed: str, status: str,
-                      sent_at: datetime | None) -> str:
+    async def _finish(session: Any, key: str, claimed: str, status: str, sent_at: datetime | None) -> str:
         """Move the row from ``claimed`` to ``status``; returns the status the row ends in."""
         await session.execute(
-            update(OutboxEmail).where(OutboxEmail.key == key, OutboxEmail.status == claimed)
+            update(OutboxEmail)
+            .where(OutboxEmail.key == key, OutboxEmail.status == claimed)
             .values(status=status, sent_at=sent_at, error=None)
         )
         await session.commit()
-        return str((await session.execute(
-            select(OutboxEmail.status).where(OutboxEmail.key == key))).scalar_one())
+        return str((await session.execute(select(OutboxEmail.status).where(OutboxEmail.key == key))).scalar_one())
 
     async def emails(self, account_id: str | None = None) -> list[OutboxEmail]:
         async with self._sessions() as session:

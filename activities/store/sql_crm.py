@@ -63,9 +63,15 @@ class SqlCrm:
 
     @staticmethod
     async def _owner(session: Any, account_id: str, role: OwnerRole) -> Owner | None:
-        rows = (await session.execute(
-            select(Owner).where(Owner.role == role.value, Owner.account_id.in_([account_id, TEAM]))
-        )).scalars().all()
+        rows = (
+            (
+                await session.execute(
+                    select(Owner).where(Owner.role == role.value, Owner.account_id.in_([account_id, TEAM]))
+                )
+            )
+            .scalars()
+            .all()
+        )
         own = [r for r in rows if r.account_id == account_id]
         found: Owner | None = (own or list(rows) or [None])[0]
         return found
@@ -77,10 +83,14 @@ class SqlCrm:
 
     async def get_primary_contact(self, account_id: str) -> Person | None:
         async with self._sessions() as session:
-            contact = (await session.execute(
-                select(Contact).where(Contact.account_id == account_id)
-                .order_by(Contact.primary.desc(), Contact.id).limit(1)
-            )).scalar_one_or_none()
+            contact = (
+                await session.execute(
+                    select(Contact)
+                    .where(Contact.account_id == account_id)
+                    .order_by(Contact.primary.desc(), Contact.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
             return Person(contact.name, contact.email) if contact else None
 
     async def create_task(self, request: CrmTaskRequest, owner: Person | None) -> str:
@@ -88,14 +98,21 @@ class SqlCrm:
             existing = await self._task_id(session, request.key)
             if existing is not None:
                 return existing
-            session.add(CrmTask(
-                key=request.key, account_id=request.save.account_id, save_id=request.save.save_id,
-                owner_role=request.owner.value,
-                owner_id=owner.person_id if owner else None,
-                owner_name=owner.name if owner else None,
-                title=request.title, body=request.body, due_at=request.due_at,
-                status="open", created_at=request.at,
-            ))
+            session.add(
+                CrmTask(
+                    key=request.key,
+                    account_id=request.save.account_id,
+                    save_id=request.save.save_id,
+                    owner_role=request.owner.value,
+                    owner_id=owner.person_id if owner else None,
+                    owner_name=owner.name if owner else None,
+                    title=request.title,
+                    body=request.body,
+                    due_at=request.due_at,
+                    status="open",
+                    created_at=request.at,
+                )
+            )
             try:
                 await session.commit()
             except IntegrityError:  # a concurrent attempt created it first
@@ -112,25 +129,28 @@ class SqlCrm:
     async def close_tasks(self, keys: Sequence[str], status: str, at: datetime) -> int:
         if not keys:
             return 0
-        match = or_(*[or_(CrmTask.key == k, CrmTask.key.startswith(f"{k}/", autoescape=True))
-                      for k in keys])
+        match = or_(*[or_(CrmTask.key == k, CrmTask.key.startswith(f"{k}/", autoescape=True)) for k in keys])
         async with self._sessions() as session:
             result = await session.execute(
-                update(CrmTask).where(match, CrmTask.status == "open")
-                .values(status=status, closed_at=at)
+                update(CrmTask).where(match, CrmTask.status == "open").values(status=status, closed_at=at)
             )
             await session.commit()
             return int(result.rowcount or 0)
 
     async def add_note(self, request: NoteRequest) -> None:
         async with self._sessions() as session:
-            exists = (await session.execute(
-                select(TimelineNote.id).where(TimelineNote.key == request.key)
-            )).scalar()
+            exists = (await session.execute(select(TimelineNote.id).where(TimelineNote.key == request.key))).scalar()
             if exists is not None:
                 return
-            session.add(TimelineNote(key=request.key, account_id=request.save.account_id,
-                                     save_id=request.save.save_id, text=request.text, at=request.at))
+            session.add(
+                TimelineNote(
+                    key=request.key,
+                    account_id=request.save.account_id,
+                    save_id=request.save.save_id,
+                    text=request.text,
+                    at=request.at,
+                )
+            )
             try:
                 await session.commit()
             except IntegrityError:
@@ -148,8 +168,15 @@ class SqlCrm:
                 return
             account.risk_status = request.risk.value
             account.risk_set_by = "save"
-            session.add(RiskChange(account_id=request.save.account_id, save_id=request.save.save_id,
-                                   status=request.risk.value, reason=request.reason, at=request.at))
+            session.add(
+                RiskChange(
+                    account_id=request.save.account_id,
+                    save_id=request.save.save_id,
+                    status=request.risk.value,
+                    reason=request.reason,
+                    at=request.at,
+                )
+            )
             await session.commit()
 
     async def read_health(self, account_id: str) -> HealthReading:
@@ -157,16 +184,22 @@ class SqlCrm:
             account = await session.get(Account, account_id)
             if account is None:
                 return HealthReading(account_id=account_id, health=None)
-            return HealthReading(account_id=account_id, health=account.health,
-                                 usage_pct=account.usage_pct)
+            return HealthReading(account_id=account_id, health=account.health, usage_pct=account.usage_pct)
 
     async def assign_owner(self, request: AssignOwnerRequest) -> int:
         account_id, role = request.save.account_id, request.role.value
         async with self._sessions() as session:
             owner = await session.get(Owner, (account_id, role))
             if owner is None:
-                session.add(Owner(account_id=account_id, role=role, owner_id=request.owner_id,
-                                  name=request.name, email=request.email))
+                session.add(
+                    Owner(
+                        account_id=account_id,
+                        role=role,
+                        owner_id=request.owner_id,
+                        name=request.name,
+                        email=request.email,
+                    )
+                )
             else:
                 owner.owner_id, owner.name, owner.email = request.owner_id, request.name, request.email
             moved = await session.execute(
@@ -179,8 +212,7 @@ class SqlCrm:
 
     # --- used by the command line and tests, not by activities ----------------------------
 
-    async def set_health(self, account_id: str, health: int, at: datetime,
-                         usage_pct: float | None = None) -> None:
+    async def set_health(self, account_id: str, health: int, at: datetime, usage_pct: float | None = None) -> None:
         """Record a new health score for an account (what a CRM sync or a CSM would do)."""
         async with self._sessions() as session:
             account = await session.get(Account, account_id)
@@ -189,8 +221,7 @@ class SqlCrm:
             account.health = health
             if usage_pct is not None:
                 account.usage_pct = usage_pct
-            session.add(HealthSnapshot(account_id=account_id, health=health,
-                                       usage_pct=account.usage_pct, at=at))
+            session.add(HealthSnapshot(account_id=account_id, health=health, usage_pct=account.usage_pct, at=at))
             await session.commit()
 
     async def tasks(self, account_id: str | None = None) -> list[CrmTask]:
@@ -202,16 +233,23 @@ class SqlCrm:
 
     async def risk_changes(self, account_id: str) -> list[RiskChange]:
         async with self._sessions() as session:
-            return list((await session.execute(
-                select(RiskChange).where(RiskChange.account_id == account_id).order_by(RiskChange.id)
-            )).scalars())
+            return list(
+                (
+                    await session.execute(
+                        select(RiskChange).where(RiskChange.account_id == account_id).order_by(RiskChange.id)
+                    )
+                ).scalars()
+            )
 
     async def notes(self, account_id: str) -> list[TimelineNote]:
         async with self._sessions() as session:
-            return list((await session.execute(
-                select(TimelineNote).where(TimelineNote.account_id == account_id)
-                .order_by(TimelineNote.id)
-            )).scalars())
+            return list(
+                (
+                    await session.execute(
+                        select(TimelineNote).where(TimelineNote.account_id == account_id).order_by(TimelineNote.id)
+                    )
+                ).scalars()
+            )
 
     async def account_ids(self) -> list[str]:
         async with self._sessions() as session:

@@ -63,21 +63,34 @@ from workflows.triage_models import OverrideTriage, TriageDecision
 
 DEFAULT_MAX_BODY = 64 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text} for code, text in {
-        400: "Malformed JSON", 401: "Missing, wrong or stale signature", 404: "Unknown account or no save",
-        409: "The save refused the action (the message says why)", 413: "Body too large",
-        422: "Invalid request; `fields` names each field", 503: "Temporal or the worker is not answering",
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Malformed JSON",
+        401: "Missing, wrong or stale signature",
+        404: "Unknown account or no save",
+        409: "The save refused the action (the message says why)",
+        413: "Body too large",
+        422: "Invalid request; `fields` names each field",
+        503: "Temporal or the worker is not answering",
     }.items()
 }
-AccountPath = Annotated[str, Path(pattern=ACCOUNT_ID_PATTERN, max_length=128,
-                                  description="The account id, as in the CRM.")]
+AccountPath = Annotated[
+    str, Path(pattern=ACCOUNT_ID_PATTERN, max_length=128, description="The account id, as in the CRM.")
+]
 ItemId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
-OwnerFilter = Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._@-]+$",
-                                          description="Only saves owned by this CSM id.")]
+OwnerFilter = Annotated[
+    str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._@-]+$", description="Only saves owned by this CSM id.")
+]
 
 
-def create_app(saves: SaveClient | None = None, *, engine: AsyncEngine | None = None,
-               secrets: Sequence[str], max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None) -> FastAPI:
+def create_app(
+    saves: SaveClient | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    secrets: Sequence[str],
+    max_body: int = DEFAULT_MAX_BODY,
+    lifespan: Any = None,
+) -> FastAPI:
     """The API over ``saves``, remembering answers in the SQL store behind ``engine``; or, with
     ``lifespan``, over the client and engine it puts in ``app.state.saves`` and ``app.state.engine``
     (``saves api`` connects to Temporal only once the server starts)."""
@@ -89,9 +102,10 @@ def create_app(saves: SaveClient | None = None, *, engine: AsyncEngine | None = 
         summary="Durable save playbooks: report risk triggers, read saves, act on them.",
         description=(
             "Every request except `/openapi.json`, `/docs` and `/healthz` is signed: header "
-            "`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`. "
+            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. '
             "A POST with an `Idempotency-Key` header (or an `event_id` in a trigger) is run once; "
-            "a redelivery returns the first answer."),
+            "a redelivery returns the first answer."
+        ),
         lifespan=lifespan,
         responses=ERRORS,
     )
@@ -126,8 +140,7 @@ Saves = Annotated[SaveClient, Depends(_saves)]
 
 
 def _error(status: int, error: str, message: str, fields: list[FieldProblem] | None = None) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=error, message=message, fields=fields or []).model_dump(),
-                        status_code=status)
+    return JSONResponse(ErrorBody(error=error, message=message, fields=fields or []).model_dump(), status_code=status)
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -141,8 +154,7 @@ def _handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error(400, "malformed_json", "the body is not valid JSON")
-        problems = [FieldProblem(field=_field(e.get("loc", ())), message=str(e.get("msg", "invalid")))
-                    for e in errors]
+        problems = [FieldProblem(field=_field(e.get("loc", ())), message=str(e.get("msg", "invalid"))) for e in errors]
         summary = "; ".join(f"{p.field}: {p.message}" for p in problems)
         return _error(422, "invalid_request", summary, problems)
 
@@ -180,22 +192,28 @@ def _routes(app: FastAPI) -> None:
         fields = body.model_dump(exclude={"event_id"})
         trigger = Trigger(trigger_id=body.event_id or new_trigger_id(), **fields)
         result = await saves.trigger(trigger)
-        return TriggerAccepted(account_id=trigger.account_id, workflow_id=result.workflow_id,
-                               run_id=result.run_id, trigger_id=trigger.trigger_id,
-                               playbook=result.playbook, started=not result.merged)
+        return TriggerAccepted(
+            account_id=trigger.account_id,
+            workflow_id=result.workflow_id,
+            run_id=result.run_id,
+            trigger_id=trigger.trigger_id,
+            playbook=result.playbook,
+            started=not result.merged,
+        )
 
     @app.get("/saves", response_model=list[SaveSummary], tags=["saves"])
     async def list_saves(
         saves: Saves,
-        stage: Stage | None = None, playbook: Annotated[str | None, Query(
-            max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] = None,
-        risk: RiskColour | None = None, owner: OwnerFilter = None,
-        include_closed: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        stage: Stage | None = None,
+        playbook: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+        risk: RiskColour | None = None,
+        owner: OwnerFilter = None,
+        include_closed: bool = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[SaveSummary]:
         """Saves from Temporal's visibility store (the same filters as the Temporal UI)."""
         clauses = ["WorkflowType = 'Save'"]
-        clauses.append("ExecutionStatus != 'ContinuedAsNew'" if include_closed
-                       else "ExecutionStatus = 'Running'")
+        clauses.append("ExecutionStatus != 'ContinuedAsNew'" if include_closed else "ExecutionStatus = 'Running'")
         for key, value in ((sa.STAGE, stage), (sa.PLAYBOOK, playbook), (sa.RISK, risk), (sa.OWNER, owner)):
             if value is not None:
                 clauses.append(f"{key.name} = '{value}'")
@@ -212,28 +230,32 @@ def _routes(app: FastAPI) -> None:
         """Where the save stands, why it started, and its whole state."""
         state = await saves.state(account_id)
         details = await saves.details(account_id)
-        return SaveView(account_id=account_id, workflow_id=f"save-{account_id}", details=details,
-                        why=state.triggers[0], triggers=state.triggers, state=state)
+        return SaveView(
+            account_id=account_id,
+            workflow_id=f"save-{account_id}",
+            details=details,
+            why=state.triggers[0],
+            triggers=state.triggers,
+            state=state,
+        )
 
     @app.post("/saves/{account_id}/tasks/{task_id}/complete", response_model=Task, tags=["actions"])
-    async def complete_task(account_id: AccountPath, task_id: ItemId, body: CompleteTaskBody,
-                            saves: Saves) -> Task:
+    async def complete_task(account_id: AccountPath, task_id: ItemId, body: CompleteTaskBody, saves: Saves) -> Task:
         """Mark a task done; its escalation ladder stops."""
         request = CompleteTask(task_id=task_id, **body.model_dump())
         result: Task = await saves.update(account_id, SaveWorkflow.complete_task, request)
         return result
 
-    @app.post("/saves/{account_id}/commitments", response_model=Commitment, status_code=201,
-              tags=["actions"])
+    @app.post("/saves/{account_id}/commitments", response_model=Commitment, status_code=201, tags=["actions"])
     async def add_commitment(account_id: AccountPath, body: AddCommitment, saves: Saves) -> Commitment:
         """Record a promise made to the customer; it is tracked and escalated if late."""
         result: Commitment = await saves.update(account_id, SaveWorkflow.add_commitment, body)
         return result
 
-    @app.post("/saves/{account_id}/commitments/{commitment_id}/fulfil", response_model=Commitment,
-              tags=["actions"])
-    async def fulfil_commitment(account_id: AccountPath, commitment_id: ItemId, body: FulfilBody,
-                                saves: Saves) -> Commitment:
+    @app.post("/saves/{account_id}/commitments/{commitment_id}/fulfil", response_model=Commitment, tags=["actions"])
+    async def fulfil_commitment(
+        account_id: AccountPath, commitment_id: ItemId, body: FulfilBody, saves: Saves
+    ) -> Commitment:
         """Mark a commitment delivered."""
         request = FulfilCommitment(commitment_id=commitment_id, **body.model_dump())
         result: Commitment = await saves.update(account_id, SaveWorkflow.fulfil_commitment, request)
@@ -275,9 +297,21 @@ def _summary(wf: WorkflowExecution) -> SaveSummary:
 
     def get(key: Any) -> Any:
         return attrs.get(key)
+
     status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown"
     account = get(sa.ACCOUNT_ID) or wf.id.removeprefix("save-")
-    return SaveSummary(account_id=account, workflow_id=wf.id, run_id=wf.run_id, status=status,
-                       playbook=get(sa.PLAYBOOK), stage=get(sa.STAGE), risk=get(sa.RISK),
-                       tier=get(sa.TIER), arr=get(sa.ARR), owner_id=get(sa.OWNER),
-                       overdue=get(sa.OVERDUE_COUNT), started_at=wf.start_time, closed_at=wf.close_time)
+    return SaveSummary(
+        account_id=account,
+        workflow_id=wf.id,
+        run_id=wf.run_id,
+        status=status,
+        playbook=get(sa.PLAYBOOK),
+        stage=get(sa.STAGE),
+        risk=get(sa.RISK),
+        tier=get(sa.TIER),
+        arr=get(sa.ARR),
+        owner_id=get(sa.OWNER),
+        overdue=get(sa.OVERDUE_COUNT),
+        started_at=wf.start_time,
+        closed_at=wf.close_time,
+    )

@@ -16,19 +16,16 @@ from worker.settings import Settings
 
 
 @asynccontextmanager
-async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine,
-                    out: Console) -> AsyncIterator[str]:
+async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine, out: Console) -> AsyncIterator[str]:
     """Serve the API while the block runs; yields its base URL."""
     secrets, secret_path = ensure_webhook_secret(settings)
     await forget_old_answers(engine, settings.api_remember_days)
     app = create_app(saves, engine=engine, secrets=secrets, max_body=settings.api_max_body)
     running = await start_embedded(app, settings.api_host, settings.api_port)
     if running.moved:
-        out.print(f"note: port {settings.api_port} is in use; the API listens on {running.url}",
-                  soft_wrap=True)
+        out.print(f"note: port {settings.api_port} is in use; the API listens on {running.url}", soft_wrap=True)
     if secret_path is not None:
-        out.print(f"Webhook secret: {secret_path} (sign requests with `saves sign`)", highlight=False,
-                  soft_wrap=True)
+        out.print(f"Webhook secret: {secret_path} (sign requests with `saves sign`)", highlight=False, soft_wrap=True)
     try:
         yield running.url
     finally:

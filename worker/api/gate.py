@@ -24,12 +24,17 @@ BODY_KEY = "saves.body"
 IDEMPOTENCY_HEADER = "idempotency-key"
 
 
-async def send_error(send: Send, status: int, error: str, message: str,
-                     headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def send_error(
+    send: Send, status: int, error: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     body = json.dumps({"error": error, "message": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -50,6 +55,7 @@ def _replay(body: bytes) -> Receive:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         return {"type": "http.disconnect"}
+
     return receive
 
 
@@ -87,8 +93,7 @@ class SignedRequests:
         try:
             verify(self.secrets, _header(scope, HEADER.lower().encode()), body)
         except SignatureError as exc:
-            await send_error(send, 401, "unauthorized", str(exc),
-                             [(b"www-authenticate", HEADER.encode())])
+            await send_error(send, 401, "unauthorized", str(exc), [(b"www-authenticate", HEADER.encode())])
             return
         scope[BODY_KEY] = body
         await self.app(scope, _replay(body), send)
@@ -117,19 +122,34 @@ class Idempotent:
         store = self.store_of()
         claim = await store.claim(scoped, hashlib.sha256(body).hexdigest(), datetime.now(UTC))
         if claim.outcome == "mismatch":
-            await send_error(send, 422, "idempotency_key_reused",
-                             "this Idempotency-Key (or event_id) was used for a different request")
+            await send_error(
+                send,
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key (or event_id) was used for a different request",
+            )
             return
         if claim.outcome == "in_progress":
-            await send_error(send, 409, "in_progress",
-                             "a request with this Idempotency-Key is still running; retry shortly",
-                             [(b"retry-after", b"1")])
+            await send_error(
+                send,
+                409,
+                "in_progress",
+                "a request with this Idempotency-Key is still running; retry shortly",
+                [(b"retry-after", b"1")],
+            )
             return
         if claim.outcome == "replay":
-            await send({"type": "http.response.start", "status": claim.status_code,
-                        "headers": [(b"content-type", claim.content_type.encode()),
-                                    (b"content-length", str(len(claim.body)).encode()),
-                                    (b"idempotent-replayed", b"true")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": claim.status_code,
+                    "headers": [
+                        (b"content-type", claim.content_type.encode()),
+                        (b"content-length", str(len(claim.body)).encode()),
+                        (b"idempotent-replayed", b"true"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": claim.body})
             return
         captured: dict[str, Any] = {"status": 500, "body": [], "type": "application/json"}
@@ -137,8 +157,10 @@ class Idempotent:
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
-                captured["type"] = next((v.decode("latin-1") for k, v in message.get("headers", [])
-                                         if k.lower() == b"content-type"), "application/json")
+                captured["type"] = next(
+                    (v.decode("latin-1") for k, v in message.get("headers", []) if k.lower() == b"content-type"),
+                    "application/json",
+                )
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
             await send(message)
@@ -147,8 +169,9 @@ class Idempotent:
             await self.app(scope, receive, capture)
         finally:
             if 200 <= captured["status"] < 300:
-                await store.finish(scoped, captured["status"], b"".join(captured["body"]),
-                                        captured["type"], datetime.now(UTC))
+                await store.finish(
+                    scoped, captured["status"], b"".join(captured["body"]), captured["type"], datetime.now(UTC)
+                )
             else:
                 await store.release(scoped)
 

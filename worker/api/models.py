@@ -21,24 +21,29 @@ class TriggerReport(_Body):
     """A risk signal for an account, as a CRM webhook, the risk scan or a person reports it."""
 
     event_id: EventId | None = Field(
-        default=None, description="The sender's id for this event. A redelivery with the same id is "
-        "a no-op that returns the first answer; it is also the trigger's id on the save.")
+        default=None,
+        description="The sender's id for this event. A redelivery with the same id is "
+        "a no-op that returns the first answer; it is also the trigger's id on the save.",
+    )
     account_id: AccountId
     kind: TriggerKind
     reason: CancellationReason | None = Field(
-        default=None, description="For a cancellation request (or a manual trigger): the stated "
-        "reason, which picks the playbook.")
-    playbook: str | None = Field(default=None, max_length=100,
-                                 description="Run this playbook instead of the routed one.")
+        default=None,
+        description="For a cancellation request (or a manual trigger): the stated reason, which picks the playbook.",
+    )
+    playbook: str | None = Field(
+        default=None, max_length=100, description="Run this playbook instead of the routed one."
+    )
     source: Name = Field(default="webhook", description="Where the signal came from, e.g. salesforce.")
     note: str = Field(default="", max_length=2000)
     signals: dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], SignalValue] = Field(
-        default_factory=dict, max_length=50,
-        description="Signal values behind the trigger, e.g. {\"usage_pct\": 31}.")
+        default_factory=dict, max_length=50, description='Signal values behind the trigger, e.g. {"usage_pct": 31}.'
+    )
     rule: Name | None = Field(default=None, description="The detection rule that fired.")
     rule_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     observed_at: AwareDatetime | None = Field(
-        default=None, description="When the source saw the signal (ISO 8601 with a time zone).")
+        default=None, description="When the source saw the signal (ISO 8601 with a time zone)."
+    )
     reported_by: Name | None = None
 
 
@@ -48,8 +53,10 @@ class TriggerAccepted(BaseModel):
     run_id: str | None
     trigger_id: str
     playbook: str = Field(description="The playbook of the save this trigger started or joined.")
-    started: bool = Field(description="True if this trigger started the save; false if it joined "
-                          "the save already running for the account.")
+    started: bool = Field(
+        description="True if this trigger started the save; false if it joined "
+        "the save already running for the account."
+    )
 
 
 class SaveSummary(BaseModel):

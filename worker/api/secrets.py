@@ -28,8 +28,9 @@ def webhook_secrets(settings: Settings) -> list[str]:
         path = secret_file(settings)
         found = [path.read_text().strip()] if path.is_file() else []
     if not found:
-        raise NoSecretError("no webhook secret: set SAVES_WEBHOOK_SECRET, or run `saves up` once "
-                            f"to create {secret_file(settings)}")
+        raise NoSecretError(
+            f"no webhook secret: set SAVES_WEBHOOK_SECRET, or run `saves up` once to create {secret_file(settings)}"
+        )
     return found
 
 

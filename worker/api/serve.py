@@ -68,8 +68,7 @@ async def start_embedded(app: FastAPI, host: str, port: int) -> RunningApi:
     moved = not port_free(host, port)
     if moved:
         port = any_free_port(host)
-    server = _EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                            lifespan="off"))
+    server = _EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -95,8 +94,9 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
             await forget_old_answers(engine, settings.api_remember_days)
             client = await connect(settings)
             app.state.engine = engine
-            app.state.saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir),
-                                         make_crm(settings, SqlCrm(engine)))
+            app.state.saves = SaveClient(
+                client, settings.task_queue, load_playbooks(settings.playbook_dir), make_crm(settings, SqlCrm(engine))
+            )
             yield
         finally:
             await engine.dispose()

@@ -58,16 +58,23 @@ def parse(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def verify(secrets: Sequence[str], header: str | None, body: bytes, now: float | None = None,
-           tolerance: int = TOLERANCE_SECONDS) -> None:
+def verify(
+    secrets: Sequence[str],
+    header: str | None,
+    body: bytes,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> None:
     """Return if the request is signed by one of ``secrets``; raise :class:`SignatureError` if not."""
     if not header:
         raise SignatureError(f"missing {HEADER} header")
     timestamp, signatures = parse(header)
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
-        raise SignatureError(f"{HEADER}: timestamp is more than {tolerance} s from now; "
-                             "sign the request again (is the sender's clock right?)")
+        raise SignatureError(
+            f"{HEADER}: timestamp is more than {tolerance} s from now; "
+            "sign the request again (is the sender's clock right?)"
+        )
     expected = [compute(secret, timestamp, body) for secret in secrets]
     matched = False
     for candidate in signatures:

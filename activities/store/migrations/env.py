@@ -31,8 +31,7 @@ def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | 
 
 
 def _configure(**kwargs: Any) -> None:
-    context.configure(target_metadata=target_metadata, compare_type=True,
-                      render_item=_render_item, **kwargs)
+    context.configure(target_metadata=target_metadata, compare_type=True, render_item=_render_item, **kwargs)
 
 
 def _run(connection: Connection) -> None:
