@@ -6,6 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.crm import CrmAdapter
+from activities.crm_errors import rejections_fail_fast
 from activities.logs import activity_log
 from workflows.contracts import (
     UNKNOWN_ACCOUNT,
@@ -27,7 +28,8 @@ class CrmActivities:
     @activity.defn(name="fetch_account")
     async def fetch_account(self, account_id: str) -> AccountSnapshot:
         """The account as the save opens; an unknown id can never succeed, so it is not retried."""
-        account = await self.crm.get_account(account_id)
+        with rejections_fail_fast():
+            account = await self.crm.get_account(account_id)
         if account is None:
             raise ApplicationError(
                 f"unknown account {account_id!r}: import it first (saves crm import FILE)",
@@ -38,35 +40,41 @@ class CrmActivities:
 
     @activity.defn(name="create_crm_task")
     async def create_task(self, request: CrmTaskRequest) -> CrmTaskRef:
-        owner = await self.crm.get_owner(request.save.account_id, request.owner)
-        task_id = await self.crm.create_task(request, owner)
-        activity_log(request.save).info(
-            "crm task created", key=request.key, task_id=task_id, owner_role=request.owner.value
-        )
-        return CrmTaskRef(task_id=task_id, owner_name=owner.name if owner else None)
+        with rejections_fail_fast():
+            owner = await self.crm.get_owner(request.save.account_id, request.owner)
+            task_id = await self.crm.create_task(request, owner)
+            activity_log(request.save).info(
+                "crm task created", key=request.key, task_id=task_id, owner_role=request.owner.value
+            )
+            return CrmTaskRef(task_id=task_id, owner_name=owner.name if owner else None)
 
     @activity.defn(name="close_crm_tasks")
     async def close_tasks(self, request: CloseTasksRequest) -> int:
-        closed = await self.crm.close_tasks(request.done, "done", request.at)
-        return closed + await self.crm.close_tasks(request.cancelled, "cancelled", request.at)
+        with rejections_fail_fast():
+            closed = await self.crm.close_tasks(request.done, "done", request.at)
+            return closed + await self.crm.close_tasks(request.cancelled, "cancelled", request.at)
 
     @activity.defn(name="set_risk_status")
     async def set_risk_status(self, request: RiskStatusRequest) -> None:
-        await self.crm.set_risk_status(request)
-        activity_log(request.save).info("risk status set", risk=request.risk.value)
+        with rejections_fail_fast():
+            await self.crm.set_risk_status(request)
+            activity_log(request.save).info("risk status set", risk=request.risk.value)
 
     @activity.defn(name="add_timeline_note")
     async def add_note(self, request: NoteRequest) -> None:
-        await self.crm.add_note(request)
+        with rejections_fail_fast():
+            await self.crm.add_note(request)
 
     @activity.defn(name="read_account_health")
     async def read_health(self, account_id: str) -> HealthReading:
-        return await self.crm.read_health(account_id)
+        with rejections_fail_fast():
+            return await self.crm.read_health(account_id)
 
     @activity.defn(name="assign_crm_owner")
     async def assign_owner(self, request: AssignOwnerRequest) -> int:
-        moved = await self.crm.assign_owner(request)
-        activity_log(request.save).info(
-            "owner reassigned", role=request.role.value, owner_id=request.owner_id, tasks_moved=moved
-        )
-        return moved
+        with rejections_fail_fast():
+            moved = await self.crm.assign_owner(request)
+            activity_log(request.save).info(
+                "owner reassigned", role=request.role.value, owner_id=request.owner_id, tasks_moved=moved
+            )
+            return moved

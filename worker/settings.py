@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.mailer import SmtpSettings
 from playbook_defs.loader import PLAYBOOK_DIR
+from playbook_defs.vocabulary import OwnerRole
 
 
 class Settings(BaseSettings):
@@ -40,8 +41,8 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the SQL store; default: a SQLite file in ``data_dir``."""
     playbook_dir: Path = PLAYBOOK_DIR
 
-    crm: Literal["sql", "hubspot"] = "sql"
-    """Where accounts, owners, contacts, tasks and notes live: the SQL store, or HubSpot."""
+    crm: Literal["sql", "hubspot", "salesforce"] = "sql"
+    """Where accounts, owners, contacts, tasks and notes live: the SQL store, HubSpot or Salesforce."""
     hubspot_token: SecretStr | None = None
     """A HubSpot private-app access token (scopes: CRM objects companies, contacts, owners; tasks; notes)."""
     hubspot_base_url: str = "https://api.hubapi.com"
@@ -49,6 +50,19 @@ class Settings(BaseSettings):
     """The company property that holds our account id."""
     hubspot_team_owners: dict[str, str] = {}
     """Team-wide HubSpot owner id per role, as JSON: {"cs_manager": "123", "executive_sponsor": "456"}."""
+    salesforce_login_url: str | None = None
+    """The org's My Domain URL, e.g. https://acme.my.salesforce.com (the token endpoint lives there)."""
+    salesforce_client_id: str | None = None
+    """The connected app's consumer key."""
+    salesforce_client_secret: SecretStr | None = None
+    """The connected app's consumer secret (client-credentials flow)."""
+    salesforce_api_version: str = "v60.0"
+    salesforce_account_field: str = "Saves_Account_Id__c"
+    """The Account external-id field that holds our account id."""
+    salesforce_team_owners: dict[str, str] = {}
+    """Team-wide Salesforce User id per role, as JSON: {"cs_manager": "005..."}."""
+    salesforce_owner_roles: list[OwnerRole] = [r for r in OwnerRole if r is not OwnerRole.CSM]
+    """Roles with an Account lookup field to User (``Saves_Cs_Manager__c`` ...); the CSM is the Account owner."""
 
     smtp_host: str | None = None
     """Emails are delivered over SMTP only when this is set; they are always kept in the outbox."""

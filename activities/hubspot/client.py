@@ -13,16 +13,20 @@ from typing import Any
 
 import httpx
 
+from activities.crm_errors import CrmError, http_status_retryable
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class HubSpotError(RuntimeError):
+class HubSpotError(CrmError):
     """HubSpot refused a request; ``status`` and ``category`` are HubSpot's, the message says what."""
 
     def __init__(self, status: int, category: str, message: str, method: str, path: str) -> None:
         self.status = status
         self.category = category
-        super().__init__(f"HubSpot {method} {path}: {status} {category}: {message}")
+        super().__init__(
+            f"HubSpot {method} {path}: {status} {category}: {message}", retryable=http_status_retryable(status)
+        )
 
 
 class HubSpotClient:

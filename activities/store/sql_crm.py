@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from activities.crm import Person
+from activities.crm_errors import RejectedByCrm
 from activities.store.db import sessions
 from activities.store.tables import (
     TEAM,
@@ -93,11 +94,17 @@ class SqlCrm:
             ).scalar_one_or_none()
             return Person(contact.name, contact.email) if contact else None
 
+    @staticmethod
+    async def _known(session: Any, account_id: str) -> None:
+        if await session.get(Account, account_id) is None:
+            raise RejectedByCrm(f"the CRM has no account {account_id!r}")
+
     async def create_task(self, request: CrmTaskRequest, owner: Person | None) -> str:
         async with self._sessions() as session:
             existing = await self._task_id(session, request.key)
             if existing is not None:
                 return existing
+            await self._known(session, request.save.account_id)
             session.add(
                 CrmTask(
                     key=request.key,
@@ -142,6 +149,7 @@ class SqlCrm:
             exists = (await session.execute(select(TimelineNote.id).where(TimelineNote.key == request.key))).scalar()
             if exists is not None:
                 return
+            await self._known(session, request.save.account_id)
             session.add(
                 TimelineNote(
                     key=request.key,
@@ -204,7 +212,12 @@ class SqlCrm:
                 owner.owner_id, owner.name, owner.email = request.owner_id, request.name, request.email
             moved = await session.execute(
                 update(CrmTask)
-                .where(CrmTask.account_id == account_id, CrmTask.owner_role == role, CrmTask.status == "open")
+                .where(
+                    CrmTask.account_id == account_id,
+                    CrmTask.owner_role == role,
+                    CrmTask.status == "open",
+                    CrmTask.owner_id.is_distinct_from(request.owner_id),
+                )
                 .values(owner_id=request.owner_id, owner_name=request.name)
             )
             await session.commit()
