@@ -23,7 +23,7 @@ from activities.store.tables import Account, RiskChange
 from playbook_defs.loader import PLAYBOOK_DIR, load_playbooks
 from playbook_defs.risk_rules import RiskScanRules, ScanRule
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
-from worker.save_client import SaveClient, SaveError
+from worker.runtime.save_client import SaveClient, SaveError
 from workflows.models import Trigger
 from workflows.scan_contracts import ScanBatchRequest, ScanBatchResult, ScanCounts
 

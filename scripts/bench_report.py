@@ -38,14 +38,14 @@ from activities.save_history import postmortem_of
 from activities.store.crm_import import AccountEntry, CrmFile, OwnerEntry, import_crm
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, Tier, TriggerKind
-from worker.devserver import DevServer
-from worker.pages import report_html
-from worker.postmortem_source import _runs
-from worker.report import Filters, build_report
-from worker.runner import build_services, build_worker
-from worker.save_client import SaveClient, SaveError
-from worker.settings import Settings
-from worker.visibility import register_search_attributes
+from worker.reporting.pages import report_html
+from worker.reporting.postmortem_source import _runs
+from worker.reporting.report import Filters, build_report
+from worker.runtime.devserver import DevServer
+from worker.runtime.runner import build_services, build_worker
+from worker.runtime.save_client import SaveClient, SaveError
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
 from workflows.models import CompleteTask, RecordOutcome, Trigger
 from workflows.save import SaveWorkflow
 

@@ -32,11 +32,11 @@ from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RiskColour, Stage, Tier
 from tests.harness import Harness, SmtpSink
 from worker.demo import DEMO_TRIGGERS
-from worker.devserver import temporal_binary
-from worker.listing import VIEWS, FilterError, SaveFilter, list_saves, parse_money
-from worker.save_client import workflow_id
-from worker.settings import Settings
-from worker.visibility import register_search_attributes
+from worker.runtime.devserver import temporal_binary
+from worker.runtime.listing import VIEWS, FilterError, SaveFilter, list_saves, parse_money
+from worker.runtime.save_client import workflow_id
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
 from workflows import search_attributes as sa
 from workflows import wording
 from workflows.models import CompleteTask, RecordOutcome

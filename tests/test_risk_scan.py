@@ -22,7 +22,7 @@ from activities.store.tables import Account
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
 from tests.harness import Harness, SmtpSink
 from tests.stores import BACKENDS, store_url
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 from workflows.contracts import RiskStatusRequest, SaveRef
 from workflows.risk_scan import RiskScanWorkflow
 from workflows.scan_contracts import ScanInput, ScanReport

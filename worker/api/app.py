@@ -31,7 +31,7 @@ from worker.api.models import (
     TriggerAccepted,
     TriggerReport,
 )
-from worker.save_client import (
+from worker.runtime.save_client import (
     NoRoute,
     NoSave,
     NotAnswering,

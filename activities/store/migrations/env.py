@@ -46,7 +46,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from worker.settings import Settings
+    from worker.runtime.settings import Settings
 
     return Settings().db_url
 

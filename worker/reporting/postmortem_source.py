@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.save_history import RunFacts, fetch_run, group_by_save, postmortem_of
 from activities.store.archive import Archive
-from worker.save_client import SaveError, workflow_id
+from worker.runtime.save_client import SaveError, workflow_id
 from workflows.models import SaveState
 from workflows.postmortem import PostMortem
 from workflows.save import SaveWorkflow
