@@ -46,6 +46,7 @@ from worker.runtime.runner import build_services, build_worker
 from worker.runtime.save_client import SaveClient, SaveError
 from worker.runtime.settings import Settings
 from worker.runtime.visibility import register_search_attributes
+from workflows.ids import save_workflow_id
 from workflows.models import CompleteTask, RecordOutcome, Trigger
 from workflows.save import SaveWorkflow
 
@@ -164,7 +165,7 @@ async def main(n: int, concurrency: int) -> None:
                 print(f"created {n} closed saves in {time.perf_counter() - started:.0f} s", flush=True)
             archived = await services.archive.records()
             assert len(archived) == n, f"{len(archived)} archived of {n}"
-            ids = [f"save-bench-{i:04d}" for i in range(n)]
+            ids = [save_workflow_id(f"bench-{i:04d}") for i in range(n)]
 
             async def fetch_only() -> int:
                 async def one(wf: str) -> int:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -30,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RiskColour, Stage, Tier
+from tests.api_client import api_client
 from tests.harness import Harness, SmtpSink
 from worker.demo import DEMO_TRIGGERS
 from worker.runtime.devserver import temporal_binary
@@ -301,6 +303,26 @@ async def test_saves_list_filters_agree_with_the_queries(
     assert await eventually(lambda: accounts(scenario.client, query), expected) == expected
     rows = await list_saves(scenario.client, query)
     assert len(rows) == len(expected), [(r.account, r.run_id) for r in rows]
+
+
+API_FILTERS: list[tuple[str, SaveFilter, set[str]]] = [
+    ("owner=u-aisha&risk=red", SaveFilter(owner="u-aisha", risks=[RiskColour.RED]), {"bluepeak", "tinkerbox"}),
+    ("playbook=budget", SaveFilter(playbooks=["budget"]), {"tinkerbox"}),
+    ("stage=recovery", SaveFilter(stages=[Stage.RECOVERY]), {"harborline", "northwind"}),
+]
+
+
+async def test_the_api_lists_saves_with_the_same_filter_as_saves_list(scenario: Scenario) -> None:
+    async with api_client(scenario.h) as api:
+        for params, search, expected in API_FILTERS:
+            mine = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))
+            assert await eventually(partial(accounts, scenario.client, mine), expected) == expected
+            listed = await accounts(scenario.client, search.query(datetime.now(UTC)))
+            answer = await api.get(f"/saves?{params}&limit=500")
+            assert answer.status_code == 200, answer.text
+            assert {s["account_id"] for s in answer.json()} == listed, params
+        refused = await api.get("/saves?playbook=-x")
+    assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "playbook"
 
 
 def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
