@@ -267,7 +267,8 @@ async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> Non
             summaries[kind].append(converter.from_payload(payload, str) if payload.data else "")
     assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 20
     assert "" not in summaries["timer"] and "" not in summaries["activity"]
-    assert "3s first-contact window: Call the budget owner to understand the constraint" in summaries["timer"]
+    # bluepeak's 48-hour window is still open (a 3-second window may pass before its timer would start)
+    assert "48 h first-contact window: Call the customer to hear how they measure value" in summaries["timer"]
     assert any(
         s.startswith("Escalate overdue call the budget owner") and s.endswith("to CS manager (level 1)")
         for s in summaries["activity"]
