@@ -7,6 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+SCAN_ACCOUNTS = "scan_accounts"
+"""The activity that scans one page of accounts (the workflow calls it by this name)."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
