@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from worker.cli.common import Account, By, act, out, run
+from worker.cli.common import Account, By, act, out, run, valid
 from workflows.models import (
     CompleteTask,
 )
@@ -25,6 +25,10 @@ def task_complete(
 ) -> None:
     """Mark a task done; its escalation ladder stops."""
     task = run(
-        act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task_id, by=by, note=note, approved=not reject))
+        act(
+            account,
+            SaveWorkflow.complete_task,
+            valid(CompleteTask, task_id=task_id, by=by, note=note, approved=not reject),
+        )
     )
     out.print(f"{task.id}: done")
