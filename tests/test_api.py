@@ -119,10 +119,15 @@ async def test_an_idempotency_key_makes_a_human_action_run_once(harness: Harness
     await harness.start("northwind", playbook="product_issue")
     promise = {"what": "Weekly call until the fix ships", "owner": "csm", "due_in": "7d", "by": "Sam"}
     async with api_client(harness) as api:
-        first = await api.post("/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-1"})
+        signed_at = int(time.time())
+        first = await api.post(
+            "/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-1"}, timestamp=signed_at
+        )
         retry = await api.post("/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-1"})
-        # a second promise is a newly signed request (one second earlier: another signature)
-        other = await api.post("/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-2"}, age=1)
+        # a second promise is a newly signed request (another second: another signature)
+        other = await api.post(
+            "/saves/northwind/commitments", promise, headers={"Idempotency-Key": "k-2"}, timestamp=signed_at - 1
+        )
     assert first.status_code == retry.status_code == other.status_code == 201
     assert retry.json() == first.json() and retry.json()["id"] == "c1"
     assert other.json()["id"] == "c2"

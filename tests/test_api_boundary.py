@@ -4,6 +4,7 @@ call; a signed request acts once; an immediate redelivery gets the first answer.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -128,6 +129,7 @@ class _RedeliverOnAnswer:
         self.first = True
         self.client: SignedClient | None = None
         self.redelivered: httpx.Response | None = None
+        self.signed_at = int(time.time())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.first or scope["type"] != "http":
@@ -139,7 +141,8 @@ class _RedeliverOnAnswer:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 assert self.client is not None
-                self.redelivered = await self.client.post("/triggers", _EVENT, age=1)  # signed again
+                # signed again, at another second: the event id, not the signature, must answer it
+                self.redelivered = await self.client.post("/triggers", _EVENT, timestamp=self.signed_at - 1)
 
         await self.app(scope, receive, send_then_redeliver)
 
@@ -151,7 +154,7 @@ async def test_an_immediate_redelivery_gets_the_first_answer_not_in_progress(har
     app = _RedeliverOnAnswer(create_app(harness.saves, engine=harness.services.engine, secrets=[SECRET]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://saves.test") as http:
         app.client = SignedClient(http, [SECRET])
-        first = await app.client.post("/triggers", _EVENT)
+        first = await app.client.post("/triggers", _EVENT, timestamp=app.signed_at)
     again = app.redelivered
     assert first.status_code == 202, first.text
     assert again is not None and again.status_code == 202, again.text if again else None
