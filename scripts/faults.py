@@ -48,10 +48,11 @@ from activities.store.tables import Contact  # noqa: E402
 from playbook_defs.loader import load_playbooks  # noqa: E402
 from playbook_defs.vocabulary import TriggerKind  # noqa: E402
 from tests.api_client import SECRET, SignedClient  # noqa: E402
-from tests.conftest import free_port, smtp_server  # noqa: E402
+from tests.conftest import smtp_server  # noqa: E402
 from tests.harness import SmtpSink  # noqa: E402
 from worker.api.app import create_app  # noqa: E402
 from worker.demo import load_demo_crm  # noqa: E402
+from worker.devtools.servers import free_port  # noqa: E402
 from worker.runtime.save_client import SaveClient  # noqa: E402
 from worker.runtime.settings import Settings  # noqa: E402
 from worker.runtime.visibility import register_search_attributes  # noqa: E402

@@ -199,7 +199,7 @@ async def test_a_clear_answer_after_data_is_permanent_or_retried(
 
 
 async def test_a_refused_connection_is_retried(tmp_path: Path) -> None:
-    from tests.conftest import free_port
+    from worker.devtools.servers import free_port
 
     services = await _services(_settings(tmp_path, free_port()))
     try:
