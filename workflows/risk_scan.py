@@ -13,8 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.scan_activities import ScanActivities
-    from workflows.scan_contracts import ScanBatchRequest, ScanInput, ScanReport
+    from workflows.scan_contracts import SCAN_BATCH_ACTIVITY, ScanBatchRequest, ScanBatchResult, ScanInput, ScanReport
 
 BATCH_TIMEOUT = timedelta(minutes=10)
 RETRY = RetryPolicy(
@@ -40,8 +39,8 @@ class RiskScanWorkflow:
         self._progress = scan
         pages_this_run = 0
         while True:
-            result = await workflow.execute_activity_method(
-                ScanActivities.scan_batch,
+            result = await workflow.execute_activity(
+                SCAN_BATCH_ACTIVITY,
                 ScanBatchRequest(
                     scan_id=scan.scan_id,
                     as_of=scan.as_of,
@@ -49,6 +48,7 @@ class RiskScanWorkflow:
                     batch_size=scan.batch_size,
                     task_queue=scan.task_queue,
                 ),
+                result_type=ScanBatchResult,
                 start_to_close_timeout=BATCH_TIMEOUT,
                 retry_policy=RETRY,
                 summary=f"Scan accounts after {scan.after or 'the first'}",

@@ -7,6 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+SCAN_BATCH_ACTIVITY = "scan_accounts"
+"""The activity type that scans one page of accounts (called by name from the scan workflow)."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
