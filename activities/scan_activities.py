@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
+from activities.save_starter import SaveError, SaveStarter
 from activities.scan_rules import RANK, AccountSignals, Verdict, evaluate, load_scan_rules
 from activities.store.db import sessions
 from activities.store.sql_crm import SqlCrm
@@ -23,7 +24,6 @@ from activities.store.tables import Account, RiskChange
 from playbook_defs.loader import PLAYBOOK_DIR, load_playbooks
 from playbook_defs.risk_rules import RiskScanRules, ScanRule
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
-from worker.save_client import SaveClient, SaveError
 from workflows.models import Trigger
 from workflows.scan_contracts import SCAN_BATCH_ACTIVITY, ScanBatchRequest, ScanBatchResult, ScanCounts
 
@@ -108,7 +108,7 @@ class ScanActivities:
     ) -> tuple[set[str], set[str], list[str]]:
         """Start or join a save for each account with a red rule that did not fire last scan."""
         queue = request.task_queue or self.save_task_queue or activity.info().task_queue
-        saves = SaveClient(activity.client(), queue, load_playbooks(self.playbook_dir), self.crm)
+        saves = SaveStarter(activity.client(), queue, load_playbooks(self.playbook_dir), self.crm)
         gate = asyncio.Semaphore(rules.concurrent_triggers)
         triggered: set[str] = set()
         failed: set[str] = set()

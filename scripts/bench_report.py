@@ -38,14 +38,15 @@ from activities.save_history import postmortem_of
 from activities.store.crm_import import AccountEntry, CrmFile, OwnerEntry, import_crm
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, Tier, TriggerKind
-from worker.devserver import DevServer
-from worker.pages import report_html
-from worker.postmortem_source import _runs
-from worker.report import Filters, build_report
-from worker.runner import build_services, build_worker
-from worker.save_client import SaveClient, SaveError
-from worker.settings import Settings
-from worker.visibility import register_search_attributes
+from worker.reporting.pages import report_html
+from worker.reporting.postmortem_source import _runs
+from worker.reporting.report import Filters, build_report
+from worker.runtime.devserver import DevServer
+from worker.runtime.runner import build_services, build_worker
+from worker.runtime.save_client import SaveClient, SaveError
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
+from workflows.ids import save_workflow_id
 from workflows.models import CompleteTask, RecordOutcome, Trigger
 from workflows.save import SaveWorkflow
 
@@ -164,7 +165,7 @@ async def main(n: int, concurrency: int) -> None:
                 print(f"created {n} closed saves in {time.perf_counter() - started:.0f} s", flush=True)
             archived = await services.archive.records()
             assert len(archived) == n, f"{len(archived)} archived of {n}"
-            ids = [f"save-bench-{i:04d}" for i in range(n)]
+            ids = [save_workflow_id(f"bench-{i:04d}") for i in range(n)]
 
             async def fetch_only() -> int:
                 async def one(wf: str) -> int:

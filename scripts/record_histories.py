@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playbook_defs.vocabulary import OutcomeKind
-from worker.simulate import ACCOUNTS, Scenario, Simulator
+from worker.devtools.simulate import ACCOUNTS, Scenario, Simulator
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "histories"
 

@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from playbook_defs.loader import PLAYBOOK_DIR, load_playbooks  # noqa: E402
 from playbook_defs.vocabulary import OutcomeKind  # noqa: E402
-from worker.connect import connect  # noqa: E402
 from worker.demo import load_demo_crm, start_demo_saves  # noqa: E402
-from worker.devserver import DevServer  # noqa: E402
-from worker.listing import SaveFilter, list_saves  # noqa: E402
-from worker.runner import build_services, build_worker  # noqa: E402
-from worker.save_client import SaveClient, SaveError  # noqa: E402
-from worker.settings import Settings  # noqa: E402
+from worker.runtime.connect import connect  # noqa: E402
+from worker.runtime.devserver import DevServer  # noqa: E402
+from worker.runtime.listing import SaveFilter, list_saves  # noqa: E402
+from worker.runtime.runner import build_services, build_worker  # noqa: E402
+from worker.runtime.save_client import SaveClient, SaveError  # noqa: E402
+from worker.runtime.settings import Settings  # noqa: E402
 from workflows.models import RecordOutcome  # noqa: E402
 from workflows.save import SaveWorkflow  # noqa: E402
 

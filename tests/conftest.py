@@ -14,8 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Harness, SmtpSink
-from worker.settings import Settings
-from worker.visibility import register_search_attributes
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
 
 
 def free_port() -> int:

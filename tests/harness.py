@@ -19,10 +19,10 @@ from activities.store.tables import CrmTask, OutboxEmail
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from worker.demo import load_demo_crm
-from worker.runner import Services, build_services, build_worker
-from worker.save_client import SaveClient, SaveError, TriggerResult, workflow_id
-from worker.settings import Settings
-from worker.settle import settle, skip_to
+from worker.devtools.settle import settle, skip_to
+from worker.runtime.runner import Services, build_services, build_worker
+from worker.runtime.save_client import SaveClient, SaveError, TriggerResult, workflow_id
+from worker.runtime.settings import Settings
 from workflows.models import SaveResult, SaveState, Trigger
 from workflows.save import SaveWorkflow
 

@@ -18,8 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from worker.demo import load_demo_crm
-from worker.runner import build_services, build_worker
-from worker.settings import Settings
+from worker.runtime.runner import build_services, build_worker
+from worker.runtime.settings import Settings
 from workflows.search_attributes import ALL_KEYS
 
 QUEUE = "saves-e2e"

@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from worker.cli import app
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("saves-setup", "worker", "api")
@@ -102,7 +102,7 @@ def test_the_code_reads_the_environment_only_through_the_settings() -> None:
         for p in (ROOT / d).rglob("*.py")
         if re.search(r"os\.environ|os\.getenv|getenv\(", p.read_text())
     ]
-    assert readers == [], f"read the environment through worker.settings.Settings instead: {readers}"
+    assert readers == [], f"read the environment through worker.runtime.settings.Settings instead: {readers}"
 
 
 def test_the_services_run_commands_that_exist(services: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from worker.connect import ConnectionSettingsError, connect, connect_options
-from worker.settings import Settings
+from worker.runtime.connect import ConnectionSettingsError, connect, connect_options
+from worker.runtime.settings import Settings
 
 
 @pytest.fixture

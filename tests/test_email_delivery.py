@@ -12,8 +12,8 @@ from activities.email_activities import EmailActivities
 from playbook_defs.vocabulary import TriggerKind
 from tests.conftest import smtp_server
 from tests.harness import Harness, SmtpSink
-from worker.runner import Services
-from worker.settings import Settings
+from worker.runtime.runner import Services
+from worker.runtime.settings import Settings
 from workflows.contracts import EmailReceipt, EmailRequest
 
 

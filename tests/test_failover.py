@@ -36,9 +36,9 @@ from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.conftest import free_port, smtp_server
 from tests.harness import SmtpSink
 from worker.demo import load_demo_crm
-from worker.save_client import SaveClient, workflow_id
-from worker.settings import Settings
-from worker.visibility import register_search_attributes
+from worker.runtime.save_client import SaveClient, workflow_id
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
 from workflows.models import Trigger
 
 ROOT = Path(__file__).resolve().parents[1]

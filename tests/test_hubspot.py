@@ -15,7 +15,7 @@ from activities.hubspot.crm import NOTE_TO_COMPANY, TASK_TO_COMPANY, HubSpotCrm
 from playbook_defs.vocabulary import CancellationReason, OwnerRole, RiskColour, Tier, TriggerKind
 from tests.fake_hubspot import TOKEN, FakeHubSpot, running
 from tests.harness import Harness, SmtpSink
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 from workflows.contracts import CrmTaskRequest, NoteRequest, RiskStatusRequest, SaveRef
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, TriggerKind
 from tests.harness import Harness
-from worker.save_client import SaveError
+from worker.runtime.save_client import SaveError
 from workflows.models import AddCommitment, CompleteTask, FulfilCommitment, RecordOutcome
 from workflows.save import SaveWorkflow
 

@@ -1,7 +1,7 @@
 """The migrations build exactly the schema the ORM tables describe, on SQLite and PostgreSQL.
 
 If this fails after you changed ``activities/store/tables.py``: add a migration with
-``alembic revision --autogenerate -m "what changed"`` (repository root), review it, commit it.
+``alembic -x url=... revision --autogenerate -m "what changed"`` (repository root), review it, commit it.
 """
 
 from __future__ import annotations

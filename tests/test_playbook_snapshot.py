@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import TriggerKind
 from tests.harness import Harness, SmtpSink
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
 
 async def test_editing_a_playbook_file_never_changes_a_running_save(

@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
 from tests.harness import Harness
-from worker.postmortem_source import postmortems
-from worker.save_client import SaveError
+from worker.reporting.postmortem_source import postmortems
+from worker.runtime.save_client import SaveError
 from workflows.models import (
     AddCommitment,
     CompleteTask,

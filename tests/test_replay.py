@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.replay_changed import SaveWithAnExtraTimer, SaveWithAPatchedTimer
+from workflows.ids import save_workflow_id
 from workflows.save import SaveWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").rglob("*.json"))
@@ -24,14 +25,14 @@ HISTORIES = sorted((Path(__file__).resolve().parent / "histories").rglob("*.json
 
 async def _histories() -> AsyncIterator[WorkflowHistory]:
     for path in HISTORIES:
-        yield WorkflowHistory.from_json(f"save-{path.stem}", path.read_text(encoding="utf-8"))
+        yield WorkflowHistory.from_json(save_workflow_id(path.stem), path.read_text(encoding="utf-8"))
 
 
 async def _failures(workflow_class: type) -> dict[str, str]:
     """File name -> replay error, for every recorded history that does not replay."""
     replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
     results = await replayer.replay_workflows(_histories(), raise_on_replay_failure=False)
-    by_run = {f"save-{p.stem}": p.name for p in HISTORIES}
+    by_run = {save_workflow_id(p.stem): p.name for p in HISTORIES}
     failed: dict[str, str] = {}
     for run_id, error in results.replay_failures.items():
         failed[run_id] = f"{error}"

@@ -6,8 +6,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from worker.pages import contact_answer, report_html
-from worker.report import Filters, build_report, report_csv
+from worker.reporting.pages import contact_answer, report_html
+from worker.reporting.report import Filters, build_report, report_csv
 from workflows.postmortem import (
     KeyFigures,
     PostMortem,

@@ -22,8 +22,9 @@ from activities.store.tables import Account
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
 from tests.harness import Harness, SmtpSink
 from tests.stores import BACKENDS, store_url
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 from workflows.contracts import RiskStatusRequest, SaveRef
+from workflows.ids import save_workflow_id
 from workflows.risk_scan import RiskScanWorkflow
 from workflows.scan_contracts import ScanInput, ScanReport
 
@@ -103,7 +104,7 @@ async def _scan(h: Harness, queue: str, **kw: object) -> tuple[ScanReport, list[
 
 async def _running(h: Harness, account_id: str) -> bool:
     try:
-        desc = await h.client.get_workflow_handle(f"save-{account_id}").describe()
+        desc = await h.client.get_workflow_handle(save_workflow_id(account_id)).describe()
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             return False

@@ -20,8 +20,8 @@ from tests import fake_salesforce
 from tests.crm_worlds import World, salesforce_world
 from tests.harness import Harness, SmtpSink
 from tests.test_crm_contract import AT, SAVE, task
-from worker.crm_choice import CrmSettingsError, make_crm
-from worker.settings import Settings
+from worker.runtime.crm_choice import CrmSettingsError, make_crm
+from worker.runtime.settings import Settings
 from workflows.contracts import RiskStatusRequest
 
 

@@ -14,9 +14,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Harness, SmtpSink
-from worker.schedule import SCHEDULE_ID, ensure_scan_schedule
-from worker.settings import Settings
-from worker.visibility import register_search_attributes
+from worker.runtime.schedule import SCHEDULE_ID, ensure_scan_schedule
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
 from workflows.scan_contracts import ScanReport
 
 

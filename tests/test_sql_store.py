@@ -18,7 +18,7 @@ from playbook_defs.vocabulary import CancellationReason, OwnerRole, TriggerKind
 from tests.harness import Harness, SmtpSink
 from tests.stores import BACKENDS, store_url
 from worker.demo import load_demo_crm
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 from workflows.contracts import CrmTaskRequest, NoteRequest, SaveRef
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)

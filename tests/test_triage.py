@@ -20,7 +20,7 @@ from playbook_defs.vocabulary import (
     TriggerKind,
 )
 from tests.harness import Harness, close_to
-from worker.save_client import SaveError
+from worker.runtime.save_client import SaveError
 from workflows import triage
 from workflows.contracts import AccountSnapshot
 from workflows.models import AddCommitment, Trigger

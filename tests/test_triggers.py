@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.harness import Harness
-from worker.save_client import SaveError
+from worker.runtime.save_client import SaveError
 from workflows.contracts import UNKNOWN_ACCOUNT
 from workflows.models import SaveInput, Trigger
 from workflows.save import SaveWorkflow

@@ -1,7 +1,7 @@
 """Schema migrations of the SQL store (Alembic), run by ``saves db upgrade`` and at every start.
 
 A change to ``tables.py`` needs a new migration:
-``alembic revision --autogenerate -m "what changed"`` from the repository root, then review it.
+``alembic -x url=... revision --autogenerate -m "what changed"`` from the repository root, then review it.
 ``tests/test_migrations.py`` fails while the migrations and the tables disagree.
 """
 

@@ -8,6 +8,7 @@ request (see :mod:`worker.api.signature`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -31,7 +32,8 @@ from worker.api.models import (
     TriggerAccepted,
     TriggerReport,
 )
-from worker.save_client import (
+from worker.runtime.listing import FilterError, SaveFilter
+from worker.runtime.save_client import (
     NoRoute,
     NoSave,
     NotAnswering,
@@ -42,6 +44,7 @@ from worker.save_client import (
     new_trigger_id,
 )
 from workflows import search_attributes as sa
+from workflows.ids import account_of, save_workflow_id
 from workflows.models import (
     AddCommitment,
     Commitment,
@@ -163,6 +166,10 @@ def _handlers(app: FastAPI) -> None:
         names = {404: "not_found", 405: "method_not_allowed"}
         return _error(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
 
+    @app.exception_handler(FilterError)
+    async def bad_filter(request: Request, exc: FilterError) -> JSONResponse:
+        return _error(422, "invalid_request", str(exc))
+
     @app.exception_handler(SaveError)
     async def save_error(request: Request, exc: SaveError) -> JSONResponse:
         if isinstance(exc, UnknownAccount | NoSave):
@@ -205,21 +212,23 @@ def _routes(app: FastAPI) -> None:
     async def list_saves(
         saves: Saves,
         stage: Stage | None = None,
-        playbook: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+        playbook: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")] = None,
         risk: RiskColour | None = None,
         owner: OwnerFilter = None,
         include_closed: bool = False,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[SaveSummary]:
-        """Saves from Temporal's visibility store (the same filters as the Temporal UI)."""
-        clauses = ["WorkflowType = 'Save'"]
-        clauses.append("ExecutionStatus != 'ContinuedAsNew'" if include_closed else "ExecutionStatus = 'Running'")
-        for key, value in ((sa.STAGE, stage), (sa.PLAYBOOK, playbook), (sa.RISK, risk), (sa.OWNER, owner)):
-            if value is not None:
-                clauses.append(f"{key.name} = '{value}'")
+        """Saves from Temporal's visibility store: the same query as `saves list` and the Temporal UI."""
+        query = SaveFilter(
+            playbooks=[playbook] if playbook else (),
+            stages=[stage] if stage else (),
+            owner=owner,
+            risks=[risk] if risk else (),
+            include_closed=include_closed,
+        ).query(datetime.now(UTC))
         found: list[SaveSummary] = []
         try:
-            async for wf in saves.client.list_workflows(" AND ".join(clauses), limit=limit):
+            async for wf in saves.client.list_workflows(query, limit=limit):
                 found.append(_summary(wf))
         except (RPCError, RuntimeError) as exc:
             raise NotAnswering(f"cannot list saves: {exc}") from exc
@@ -232,7 +241,7 @@ def _routes(app: FastAPI) -> None:
         details = await saves.details(account_id)
         return SaveView(
             account_id=account_id,
-            workflow_id=f"save-{account_id}",
+            workflow_id=save_workflow_id(account_id),
             details=details,
             why=state.triggers[0],
             triggers=state.triggers,
@@ -299,7 +308,7 @@ def _summary(wf: WorkflowExecution) -> SaveSummary:
         return attrs.get(key)
 
     status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown"
-    account = get(sa.ACCOUNT_ID) or wf.id.removeprefix("save-")
+    account = get(sa.ACCOUNT_ID) or account_of(wf.id)
     return SaveSummary(
         account_id=account,
         workflow_id=wf.id,

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from worker.api.app import create_app
 from worker.api.secrets import ensure_webhook_secret
 from worker.api.serve import forget_old_answers, start_embedded
-from worker.save_client import SaveClient
-from worker.settings import Settings
+from worker.runtime.save_client import SaveClient
+from worker.runtime.settings import Settings
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
 SECRET_FILE = "webhook_secret"
 

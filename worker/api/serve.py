@@ -19,10 +19,10 @@ from activities.store.idempotency import IdempotencyStore
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
 from worker.api.app import create_app
-from worker.connect import connect
-from worker.crm_choice import make_crm
-from worker.save_client import SaveClient
-from worker.settings import Settings
+from worker.runtime.connect import connect
+from worker.runtime.crm_choice import make_crm
+from worker.runtime.save_client import SaveClient
+from worker.runtime.settings import Settings
 
 
 class _EmbeddedServer(uvicorn.Server):

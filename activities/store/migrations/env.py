@@ -1,8 +1,9 @@
 """Alembic environment of the SQL store: SQLite or PostgreSQL, through the async drivers.
 
 ``saves db upgrade`` (and every start of the worker) hands a live connection in
-``config.attributes["connection"]``; the ``alembic`` command line opens one from
-``sqlalchemy.url`` or, without it, from ``SAVES_DATABASE_URL`` like the worker does.
+``config.attributes["connection"]``; the ``alembic`` command line opens one from the URL its
+caller passes (``alembic -x url=...``) or ``sqlalchemy.url``. The store never reads the worker's
+settings: the caller knows which database it means.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ def _run(connection: Connection) -> None:
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
-    from worker.settings import Settings
-
-    return Settings().db_url
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit(
+            'no database URL: run e.g. `alembic -x url="$SAVES_DATABASE_URL" upgrade head` '
+            "(or `-x url=sqlite+aiosqlite:///.saves/crm.db`), or use `saves db upgrade`"
+        )
+    return url
 
 
 async def _run_with_own_engine() -> None:

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
 from workflows import search_attributes as sa
+from workflows.ids import account_of
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")
 _MONEY = re.compile(r"^\$?(\d+(?:\.\d+)?)([kKmM]?)$")
@@ -160,7 +161,7 @@ class SaveRow:
 
     @property
     def account(self) -> str:
-        return self.account_id or self.workflow_id.removeprefix("save-")
+        return self.account_id or account_of(self.workflow_id)
 
 
 def _urgency(row: SaveRow) -> tuple[int, int, datetime]:

@@ -23,9 +23,9 @@ from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
 from activities.triage_activities import TriageActivities, load_triage_rules
 from playbook_defs.loader import load_playbooks
-from worker.crm_choice import make_crm
-from worker.heartbeat import HeartbeatInterceptor
-from worker.settings import Settings
+from worker.runtime.crm_choice import make_crm
+from worker.runtime.heartbeat import HeartbeatInterceptor
+from worker.runtime.settings import Settings
 from workflows.risk_scan import RiskScanWorkflow
 from workflows.save import SaveWorkflow
 

@@ -26,11 +26,11 @@ from activities.save_history import RunFacts, fetch_save_runs
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
 from worker.demo import load_demo_crm
-from worker.runner import Services, build_services, build_worker
-from worker.save_client import SaveClient, SaveError, workflow_id
-from worker.settings import Settings
-from worker.settle import settle, skip_to
-from worker.visibility import register_search_attributes
+from worker.devtools.settle import settle, skip_to
+from worker.runtime.runner import Services, build_services, build_worker
+from worker.runtime.save_client import SaveClient, SaveError, workflow_id
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
 from workflows.models import (
     AddCommitment,
     CompleteTask,

@@ -8,7 +8,7 @@ from activities.hubspot.crm import HubSpotCrm
 from activities.salesforce.client import ClientCredentials, SalesforceClient
 from activities.salesforce.crm import SalesforceCrm
 from activities.store.sql_crm import SqlCrm
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
 
 class CrmSettingsError(ValueError):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from worker.charts import rate_bars, stacked_bars, timeline_chart
-from worker.report import SaveReport
+from worker.reporting.charts import rate_bars, stacked_bars, timeline_chart
+from worker.reporting.report import SaveReport
 from workflows.details import money
 from workflows.postmortem import PostMortem
 

@@ -10,16 +10,16 @@ from sqlalchemy.engine import make_url
 
 from activities.store import migrate
 from activities.store.db import make_engine
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
-db_app = typer.Typer(help="The SQL store's schema: migrate it, see where it stands.", no_args_is_help=True)
+app = typer.Typer(name="db", help="The SQL store's schema: migrate it, see where it stands.", no_args_is_help=True)
 
 
 def _where(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@db_app.command("upgrade")
+@app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; the latest by default.")] = "head",
 ) -> None:
@@ -37,7 +37,7 @@ def db_upgrade(
     typer.echo(f"{_where(url)}: at revision {asyncio.run(work())}")
 
 
-@db_app.command("downgrade")
+@app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Revision to go back to, or -1.")]) -> None:
     """Undo migrations down to ``revision`` (data in dropped columns and tables is lost)."""
     url = Settings().db_url
@@ -53,7 +53,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Revision to go ba
     typer.echo(f"{_where(url)}: at revision {asyncio.run(work())}")
 
 
-@db_app.command("current")
+@app.command("current")
 def db_current() -> None:
     """The revision the store is at, and the latest one this version ships."""
     url = Settings().db_url

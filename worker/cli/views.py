@@ -8,19 +8,19 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
 from playbook_defs.durations import parse_duration
 from playbook_defs.vocabulary import OutcomeKind, RiskColour, Stage, Tier
-from worker.connect import connect
-from worker.listing import VIEWS, FilterError, SaveFilter, SaveRow, list_saves, parse_money
-from worker.save_client import SaveError
-from worker.settings import Settings
+from worker.cli.common import fail, out, run
+from worker.runtime.connect import connect
+from worker.runtime.listing import VIEWS, FilterError, SaveFilter, SaveRow, list_saves, parse_money
+from worker.runtime.save_client import SaveError
+from worker.runtime.settings import Settings
 from workflows.details import money
 
-out = Console()
+app = typer.Typer()
 
 
 def _duration(value: str | None, option: str) -> timedelta | None:
@@ -76,6 +76,7 @@ def _table(rows: list[SaveRow], now: datetime) -> Table:
     return table
 
 
+@app.command("views")
 def views_command() -> None:
     """The saved views for the Temporal UI, with today's dates: paste a query, then Save as New."""
     now = datetime.now(UTC)
@@ -85,6 +86,7 @@ def views_command() -> None:
         out.print()
 
 
+@app.command("list")
 def list_command(
     view: Annotated[
         str | None, typer.Option(help=f"Start from a saved view: {', '.join(VIEWS)}. Other options narrow it.")
@@ -122,8 +124,6 @@ def list_command(
     limit: Annotated[int, typer.Option(help="At most this many saves.")] = 500,
 ) -> None:
     """Saves filtered like the Temporal UI (same visibility query), most urgent first."""
-    from worker.cli import _fail, _run
-
     now = datetime.now(UTC)
     try:
         if view is not None and view not in VIEWS:
@@ -148,7 +148,7 @@ def list_command(
             extra=where or (),
         ).query(now)
     except FilterError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if show_query:
         out.print(query, highlight=False, soft_wrap=True)
         return
@@ -163,7 +163,7 @@ def list_command(
                 "(are the search attributes registered? `saves search-attributes`)"
             ) from exc
 
-    rows = _run(work())
+    rows = run(work())
     if not rows:
         out.print(f"No saves match: {query}", highlight=False, soft_wrap=True)
         return

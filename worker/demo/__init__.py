@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.store.crm_import import import_crm, read_crm_file
 from playbook_defs.vocabulary import CancellationReason, OwnerRole, RootCauseCategory, TriggerKind
-from worker.save_client import SaveClient, SaveError
+from worker.runtime.save_client import SaveClient, SaveError
 from workflows.models import AddCommitment, CompleteTask, FlagHelp, RecordRootCause, Trigger
 from workflows.save import SaveWorkflow
 
-DEMO_CRM = Path(__file__).resolve().parent / "demo" / "crm.yaml"
+DEMO_CRM = Path(__file__).resolve().parent / "crm.yaml"
 
 DEMO_TRIGGERS = [
     Trigger(

@@ -14,7 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.save_history import RunFacts, fetch_run, group_by_save, postmortem_of
 from activities.store.archive import Archive
-from worker.save_client import SaveError, workflow_id
+from worker.runtime.save_client import SaveError, workflow_id
+from workflows.ids import account_of
 from workflows.models import SaveState
 from workflows.postmortem import PostMortem
 from workflows.save import SaveWorkflow
@@ -24,7 +25,7 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 
 def split_target(target: str) -> tuple[str, str]:
     """``northwind`` or ``save-northwind`` -> (workflow id, account id)."""
-    account = target.removeprefix("save-")
+    account = account_of(target)
     return workflow_id(account), account
 
 

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from temporalio.client import Client
 
-from activities.save_history import HistoryError
 from activities.store.archive import Archive
 from activities.store.db import create_schema, make_engine
-from worker.connect import connect
-from worker.pages import contact_answer, postmortem_html, postmortem_text, report_html
-from worker.postmortem_source import postmortems, split_target
-from worker.report import Filters, SaveReport, build_report, report_csv
-from worker.save_client import SaveError
-from worker.settings import Settings
+from worker.cli.common import err, fail, out, run
+from worker.reporting.pages import contact_answer, postmortem_html, postmortem_text, report_html
+from worker.reporting.postmortem_source import postmortems, split_target
+from worker.reporting.report import Filters, SaveReport, build_report, report_csv
+from worker.runtime.connect import connect
+from worker.runtime.save_client import SaveError
+from worker.runtime.settings import Settings
 from workflows.postmortem import PostMortem
 
-T = TypeVar("T")
-out = Console()
-err = Console(stderr=True)
+app = typer.Typer()
 
 
 class Format(StrEnum):
@@ -35,18 +30,6 @@ class Format(StrEnum):
     JSON = "json"
     HTML = "html"
     CSV = "csv"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _run(work: Awaitable[T]) -> T:
-    try:
-        return asyncio.run(work)  # type: ignore[arg-type]
-    except (SaveError, HistoryError) as exc:
-        raise _fail(str(exc)) from None
 
 
 def _write(text: str, path: Path | None, default: str | None) -> None:
@@ -70,12 +53,7 @@ async def _client_or_none(settings: Settings, archive_only: bool) -> Client | No
         return None
 
 
-def register(app: typer.Typer) -> None:
-    app.command("postmortem")(postmortem)
-    app.command("report")(report)
-    app.command("demo-history")(demo_history)
-
-
+@app.command("postmortem")
 def postmortem(
     target: Annotated[str, typer.Argument(help="An account id, or a workflow id (save-<account>).")],
     save: Annotated[
@@ -94,7 +72,7 @@ def postmortem(
     try:
         _, account = split_target(target)
     except SaveError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     async def work() -> tuple[list[PostMortem], str]:
         engine = make_engine(settings.db_url)
@@ -105,7 +83,7 @@ def postmortem(
         finally:
             await engine.dispose()
 
-    found, source = _run(work())
+    found, source = run(work())
     if fmt is Format.JSON:
         body = (
             "[" + ",\n".join(pm.model_dump_json(indent=2) for pm in found) + "]"
@@ -118,13 +96,14 @@ def postmortem(
             default = f"postmortem-{account}-{pm.save_id[:8]}.html"
             _write(postmortem_html(pm), output if len(found) == 1 else None, default)
     elif fmt is Format.CSV:
-        raise _fail("csv is for `saves report`; use text, json or html here")
+        raise fail("csv is for `saves report`; use text, json or html here")
     else:
         _write("\n\n".join(postmortem_text(pm) for pm in found), output, None)
     if source == "archive":
         err.print("(from the archive: Temporal no longer has this save's history)")
 
 
+@app.command("report")
 def report(
     since: Annotated[datetime | None, typer.Option(help="Only saves opened on or after this date.")] = None,
     playbook: Annotated[str | None, typer.Option(help="Only this playbook id.")] = None,
@@ -149,7 +128,7 @@ def report(
             await engine.dispose()
         return build_report(records, filters, datetime.now(UTC))
 
-    result = _run(work())
+    result = run(work())
     if result.saves == 0:
         err.print(
             "note: no archived saves match; a save is archived when it closes "
@@ -172,6 +151,7 @@ def report(
         _write("\n".join(lines), output, None)
 
 
+@app.command("demo-history")
 def demo_history(
     saves: Annotated[int, typer.Option(min=1, max=500, help="How many past saves to simulate.")] = 36,
     seed: Annotated[int, typer.Option(help="Seed of the behaviour model (same seed, same season).")] = 7,
@@ -185,7 +165,7 @@ def demo_history(
     """
     import tempfile
 
-    from worker.simulate import SimulationError, Simulator, season
+    from worker.devtools.simulate import SimulationError, Simulator, season
 
     settings = Settings()
 
@@ -212,7 +192,7 @@ def demo_history(
         return len(records)
 
     try:
-        count = _run(work())
+        count = run(work())
     except SimulationError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"archived {count} simulated saves in {settings.db_url}. Next: saves report")

@@ -1,32 +1,25 @@
-"""Starting saves and acting on them from outside: the command line and, later, the HTTP API."""
+"""Start an account's save, or join the one running: the scan activity and the worker's save client share this.
+
+Signal-with-start keeps it atomic, so concurrent triggers for one account give one save.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.crm import CrmAdapter
 from playbook_defs.loader import PlaybookLibrary, RouteError
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.details import static_summary
 from workflows.ids import save_workflow_id
-from workflows.models import SaveInput, SaveState, Trigger
+from workflows.models import SaveInput, Trigger
 from workflows.save import SaveWorkflow
 
-T = TypeVar("T")
 _ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 
 
@@ -77,7 +70,9 @@ class TriggerResult:
     merged: bool
 
 
-class SaveClient:
+class SaveStarter:
+    """Starts saves on ``task_queue``; routes triggers with ``library``; checks accounts in ``crm``."""
+
     def __init__(self, client: Client, task_queue: str, library: PlaybookLibrary, crm: CrmAdapter) -> None:
         self.client = client
         self.task_queue = task_queue
@@ -141,35 +136,3 @@ class SaveClient:
             inp = decoded[0]
             return inp.trigger if isinstance(inp, SaveInput) and inp.state is None else None
         return None
-
-    def handle(self, account_id: str) -> WorkflowHandle[Any, Any]:
-        return self.client.get_workflow_handle(workflow_id(account_id))
-
-    async def state(self, account_id: str) -> SaveState:
-        state: SaveState = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.state))
-        return state
-
-    async def details(self, account_id: str) -> str:
-        details: str = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
-        return details
-
-    async def update(self, account_id: str, update: Any, request: Any) -> Any:
-        """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""
-        return await self._call(account_id, self.handle(account_id).execute_update(update, request))
-
-    async def _call(self, account_id: str, call: Any) -> Any:
-        try:
-            return await call
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            raise Refused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
-        except WorkflowQueryFailedError as exc:
-            raise Refused(str(exc)) from exc
-        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise NotAnswering("the save did not answer in time; is a worker running?") from exc
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                raise NoSave(f"no save for account {account_id!r}") from exc
-            if exc.status is RPCStatusCode.FAILED_PRECONDITION:
-                raise Refused(f"the save for {account_id!r} is closed: {exc.message}") from exc
-            raise NotAnswering(exc.message) from exc

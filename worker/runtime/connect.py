@@ -16,7 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import TLSConfig
 
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
 
 class ConnectionSettingsError(ValueError):

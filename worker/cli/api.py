@@ -11,8 +11,10 @@ import uvicorn
 
 from worker.api.secrets import NoSecretError, webhook_secrets
 from worker.api.signature import HEADER, sign
-from worker.logs import configure_logging
-from worker.settings import Settings
+from worker.runtime.logs import configure_logging
+from worker.runtime.settings import Settings
+
+app = typer.Typer()
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -23,6 +25,7 @@ def _secrets(settings: Settings) -> list[str]:
         raise typer.Exit(2) from None
 
 
+@app.command("api")
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default SAVES_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default SAVES_API_PORT).")] = None,
@@ -38,6 +41,7 @@ def api(
     )
 
 
+@app.command("sign")
 def sign_body(
     file: Annotated[
         Path | None, typer.Argument(help="File holding the exact request body; '-' or nothing reads standard input.")
@@ -48,8 +52,3 @@ def sign_body(
     body = sys.stdin.buffer.read() if file is None or str(file) == "-" else file.read_bytes()
     value = sign(_secrets(Settings())[:1], body)
     typer.echo(f"{HEADER}: {value}" if header else value)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("api")(api)
-    app.command("sign")(sign_body)

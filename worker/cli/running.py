@@ -1,0 +1,117 @@
+"""``saves up``, ``saves worker`` and ``saves search-attributes``: run the system."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from playbook_defs.loader import load_playbooks
+from worker.api.embedded import start_api
+from worker.cli.common import err, out, run
+from worker.demo import load_demo_crm, start_demo_saves
+from worker.runtime.connect import connect
+from worker.runtime.devserver import DevServer
+from worker.runtime.logs import configure_logging
+from worker.runtime.runner import build_services, build_worker
+from worker.runtime.save_client import SaveClient
+from worker.runtime.schedule import ensure_scan_schedule
+from worker.runtime.settings import Settings
+from worker.runtime.visibility import register_search_attributes
+
+app = typer.Typer()
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Load the demo CRM and open a save of each playbook.")] = False,
+    port: Annotated[int, typer.Option(help="Temporal gRPC port of the embedded server.")] = 7233,
+) -> None:
+    """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level, log_file=settings.data_dir / "saves.log")
+    run(_up(settings, demo, port))
+
+
+async def _up(settings: Settings, demo: bool, port: int) -> None:
+    server = DevServer(settings.data_dir, port=port, ui_port=settings.ui_port)
+    out.print(f"Starting Temporal (state in {settings.data_dir / 'temporal.db'}) ...")
+    await server.start()
+    settings = settings.model_copy(update={"temporal_address": server.address})
+    services = None
+    try:
+        client = await connect(settings)
+        await register_search_attributes(client)
+        await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
+        services = await build_services(settings)
+        worker = build_worker(client, settings.task_queue, services.activities())
+        saves = SaveClient(
+            client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm_activities.crm
+        )
+        async with worker, start_api(settings, saves, services.engine, out) as api_url:
+            out.print("[bold green]Saves are running.[/bold green]")
+            out.print(
+                f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows", soft_wrap=True
+            )
+            out.print(f"  API: {api_url} (OpenAPI docs at {api_url}/docs)", soft_wrap=True)
+            out.print("Filter it with the queries from `saves views` (e.g. saves past the 48-hour rule).")
+            if demo:
+                await load_demo_crm(services.engine)
+                done = await start_demo_saves(saves)
+                out.print(f"Demo: six saves open ({len(done)} moved along). Try: saves show northwind")
+            out.print(f"Logs: {settings.data_dir / 'saves.log'}. Press Ctrl-C to stop.")
+            await _until_stopped()
+            out.print("Stopping ...")
+    finally:
+        if services is not None:
+            await services.engine.dispose()
+        server.stop()
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against the configured Temporal cluster (production)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    run(_worker(settings))
+
+
+async def _worker(settings: Settings) -> None:
+    client = await connect(settings)
+    try:
+        await register_search_attributes(client)
+    except Exception as exc:  # e.g. Temporal Cloud: registered in the cloud console instead
+        err.print(
+            f"note: could not register search attributes ({exc}); run `saves search-attributes` with an admin identity"
+        )
+    services = await build_services(settings)
+    try:
+        async with build_worker(client, settings.task_queue, services.activities()):
+            out.print(
+                f"Worker polling task queue {settings.task_queue!r} on "
+                f"{client.service_client.config.target_host} ({client.namespace})"
+            )
+            await _until_stopped()
+    finally:
+        await services.engine.dispose()
+
+
+@app.command("search-attributes")
+def search_attributes() -> None:
+    """Register the save search attributes on the configured namespace (idempotent)."""
+
+    async def work() -> list[str]:
+        return await register_search_attributes(await connect(Settings()))
+
+    added = run(work())
+    out.print(f"registered: {', '.join(added)}" if added else "all search attributes already registered")

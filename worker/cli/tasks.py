@@ -1,0 +1,30 @@
+"""``saves task``: a save's tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from worker.cli.common import Account, By, act, out, run
+from workflows.models import (
+    CompleteTask,
+)
+from workflows.save import SaveWorkflow
+
+app = typer.Typer(name="task", help="Tasks of a save.", no_args_is_help=True)
+
+
+@app.command("complete")
+def task_complete(
+    account: Account,
+    task_id: Annotated[str, typer.Argument(help="The task id, as `saves show` lists it.")],
+    note: Annotated[str, typer.Option(help="What was done.")] = "",
+    reject: Annotated[bool, typer.Option(help="For an approval task: reject the concession.")] = False,
+    by: By = None,
+) -> None:
+    """Mark a task done; its escalation ladder stops."""
+    task = run(
+        act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task_id, by=by, note=note, approved=not reject))
+    )
+    out.print(f"{task.id}: done")

@@ -1,0 +1,1 @@
+"""Helpers for test servers and simulations: settle the time-skipping server, replay a season of saves."""
