@@ -25,7 +25,7 @@ from playbook_defs.loader import PLAYBOOK_DIR, load_playbooks
 from playbook_defs.risk_rules import RiskScanRules, ScanRule
 from playbook_defs.vocabulary import RiskColour, SponsorStatus
 from workflows.models import Trigger
-from workflows.scan_contracts import SCAN_BATCH_ACTIVITY, ScanBatchRequest, ScanBatchResult, ScanCounts
+from workflows.scan_contracts import SCAN_ACCOUNTS, ScanBatchRequest, ScanBatchResult, ScanCounts
 
 MAX_PROBLEMS = 5
 
@@ -78,7 +78,7 @@ class ScanActivities:
         self.playbook_dir = playbook_dir
         self.save_task_queue = save_task_queue
 
-    @activity.defn(name=SCAN_BATCH_ACTIVITY)
+    @activity.defn(name=SCAN_ACCOUNTS)
     async def scan_batch(self, request: ScanBatchRequest) -> ScanBatchResult:
         rules = load_scan_rules(self.playbook_dir)
         size = request.batch_size or rules.batch_size

@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,6 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from tests.harness import Harness, SmtpSink
 from worker.runtime.settings import Settings
 from worker.runtime.visibility import register_search_attributes
+
+Sink = TypeVar("Sink", bound=SmtpSink)
 
 
 def free_port() -> int:
@@ -39,7 +42,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @contextmanager
-def smtp_server(sink: SmtpSink) -> Iterator[SmtpSink]:
+def smtp_server(sink: Sink) -> Iterator[Sink]:
     """Run ``sink`` as a real SMTP server (aiosmtpd) in this process on a free port."""
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()

@@ -51,7 +51,7 @@ class FakeHubSpot:
 
     def add(self, object_type: str, properties: dict[str, Any]) -> str:
         with self._lock:
-            return self._create(object_type, {"properties": properties})["id"]
+            return str(self._create(object_type, {"properties": properties})["id"])
 
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int = 0) -> None:
         with self._lock:

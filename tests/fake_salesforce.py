@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -136,7 +137,7 @@ class FakeSalesforce:
 
     def add(self, sobject: str, fields: dict[str, Any], by: str | None = None) -> str:
         with self._lock:
-            return self._create(sobject, fields, by or getattr(self, "integration_user", ""))
+            return self._create(sobject, fields, by or str(getattr(self, "integration_user", "")))
 
     def update(self, sobject: str, record_id: str, fields: dict[str, Any], by: str | None = None) -> None:
         """A change made in Salesforce's UI by user ``by``."""
@@ -297,7 +298,11 @@ class FakeSalesforce:
             return bool(left != right)
         if left is None or right is None:
             return False
-        return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op]
+        return bool({"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[op])
+
+    def _sort_key(self, sobject: str, name: str, row: dict[str, Any]) -> tuple[bool, str]:
+        value = self._field(sobject, row, name)
+        return (value is None, str(value))
 
     def query(self, soql: str, deleted: bool) -> dict[str, Any]:
         match = self._QUERY.match(soql.strip())
@@ -324,10 +329,7 @@ class FakeSalesforce:
         for clause in reversed([c.strip() for c in (match["order"] or "").split(",") if c.strip()]):
             name, *direction = clause.split()
             descending = bool(direction) and direction[0].upper() == "DESC"
-            rows.sort(
-                key=lambda r, n=name: (self._field(sobject, r, n) is None, str(self._field(sobject, r, n))),
-                reverse=descending,
-            )
+            rows.sort(key=partial(self._sort_key, sobject, name), reverse=descending)
         if match["limit"]:
             rows = rows[: int(match["limit"])]
         shaped = [self._shape(sobject, r, fields) for r in rows]

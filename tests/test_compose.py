@@ -90,7 +90,7 @@ def test_the_values_given_are_valid_settings(services: dict[str, Any], monkeypat
     for name in APP_SERVICES:
         for key, value in _env(services[name]).items():
             monkeypatch.setenv(key, value)
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None)
         assert settings.crm == "sql" and settings.log_format == "json"
         assert settings.smtp is None  # no SMTP host until the operator sets one
 

@@ -18,7 +18,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,13 @@ def workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[subpro
                 proc.wait()
 
 
-async def _eventually(check: object, what: str, seconds: float = 40.0) -> None:
+async def _eventually(
+    check: Callable[[], Awaitable[bool]], what: str, seconds: float = 40.0, last: object = ""
+) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():  # type: ignore[operator]
+    while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {getattr(check, 'last', '')}")
+            raise AssertionError(f"timed out waiting for {what}: {last}")
         await asyncio.sleep(0.2)
 
 
@@ -212,15 +214,17 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
 
+            pending: list[tuple[str, int, int, str]] = []
+
             async def settled() -> bool:
                 description = (await handle.describe()).raw_description
-                settled.last = [
-                    (a.activity_type.name, a.state, a.attempt, a.last_failure.message)  # type: ignore[attr-defined]
+                pending[:] = [
+                    (a.activity_type.name, a.state, a.attempt, a.last_failure.message)
                     for a in description.pending_activities
                 ]
                 return not description.pending_activities and not description.HasField("pending_workflow_task")
 
-            await _eventually(settled, "the survivor to finish the save's work")
+            await _eventually(settled, "the survivor to finish the save's work", last=pending)
 
             history = await handle.fetch_history()
             scheduled = {

@@ -42,6 +42,7 @@ async def test_a_neglected_save_with_full_recovery_stays_under_the_history_budge
     result = await harness.result("northwind")
     assert result.closed_reason == "recovered"
 
+    assert started.run_id is not None
     lengths = await harness.history_lengths("northwind", started.run_id)
     print(f"\nhistory events per run of the longest path: {lengths} (total {sum(lengths)})")
     assert len(lengths) >= 2 and max(lengths) < BUDGET, lengths

@@ -184,7 +184,7 @@ async def test_dates_answer_relative_questions(scenario: Scenario) -> None:
         (f"SaveNextCheck <= '{week}'", {"harborline"}),
     ):
         query = f"{IN_SCENARIO} AND {clause}"
-        assert await eventually(lambda q=query: accounts(scenario.client, q), expected) == expected, clause
+        assert await eventually(partial(accounts, scenario.client, query), expected) == expected, clause
 
 
 async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scenario) -> None:

@@ -84,7 +84,7 @@ async def _scan(h: Harness, queue: str, **kw: object) -> tuple[ScanReport, list[
     handle = await h.client.start_workflow(
         RiskScanWorkflow.run,
         ScanInput(task_queue=queue, **kw),
-        id=scan_id,  # type: ignore[arg-type]
+        id=scan_id,
         task_queue=h.saves.task_queue,
     )
     report = await handle.result()
@@ -146,8 +146,8 @@ async def test_a_scan_of_10000_accounts_colours_them_and_starts_one_save_per_red
     # account with a save joins it, on a green account starts one. Small pages continue as new.
     joining = next(r for r in red if "sponsor_lost" not in r.scan_fired)
     async with sessions(harness.services.engine)() as session, session.begin():
-        (await session.get(Account, joining.id)).sponsor_status = "lost"  # type: ignore[union-attr]
-        (await session.get(Account, green.id)).usage_pct = 20.0  # type: ignore[union-attr]
+        (await session.get(Account, joining.id)).sponsor_status = "lost"
+        (await session.get(Account, green.id)).usage_pct = 20.0
     again, again_lengths = await _scan(harness, parked, as_of=now, batch_size=1000, batches_per_run=4)
     assert (again.counts.saves_started, again.counts.saves_joined) == (1, 1)
     assert again.counts.by_rule == {"sponsor_lost": 1, "low_usage": 1}

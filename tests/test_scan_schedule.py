@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
+from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -54,6 +54,7 @@ async def test_the_schedule_is_idempotent_and_a_triggered_scan_covers_the_crm(
                 break
             await asyncio.sleep(0.05)
         started = recent[0].action
+        assert isinstance(started, ScheduleActionExecutionStartWorkflow)
         scan = h.client.get_workflow_handle(started.workflow_id, result_type=ScanReport)
         report = await asyncio.wait_for(scan.result(), timeout=60)
         assert report.counts.accounts == 10 and report.runs == 1

@@ -40,4 +40,5 @@ async def test_a_granted_claim_delivers_the_message_intact(smtp: SmtpSink) -> No
     )(EMAIL, granted)
     (message,) = smtp.messages
     assert message["Subject"] == "We hear you" and "priya@northwind.example" in str(message["To"])
-    assert message.get_payload(decode=True).decode().replace("\r\n", "\n") == EMAIL.body
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes) and payload.decode().replace("\r\n", "\n") == EMAIL.body

@@ -170,7 +170,7 @@ async def test_a_manager_overrides_a_farewell_into_a_save_within_the_window(harn
     assert state.first_contact.deadline == opened.first_contact.deadline  # the 48-hour rule does not
     assert await harness.crm_tasks("cobaltbay")
     assert not [e for e in await harness.emails("cobaltbay") if e.template == "farewell"]
-    assert "overridden by Dana Reyes" in state.triage.reasons[-1]
+    assert state.triage is not None and "overridden by Dana Reyes" in state.triage.reasons[-1]
     with pytest.raises(SaveError, match="already overridden"):
         await harness.act("cobaltbay", SaveWorkflow.override_triage, OverrideTriage(reason="confirm", by="Olu"))
 

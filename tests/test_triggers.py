@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.harness import Harness
@@ -80,7 +80,9 @@ async def test_a_save_for_an_account_missing_from_the_crm_fails_at_once_without_
     )
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
-    cause = failed.value.cause.cause
+    activity_failure = failed.value.cause
+    assert isinstance(activity_failure, ActivityError)
+    cause = activity_failure.cause
     assert isinstance(cause, ApplicationError) and cause.type == UNKNOWN_ACCOUNT and "ghost" in cause.message
     history = await handle.fetch_history()
     attempts = [

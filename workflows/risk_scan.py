@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.scan_contracts import SCAN_BATCH_ACTIVITY, ScanBatchRequest, ScanBatchResult, ScanInput, ScanReport
+    from workflows.scan_contracts import SCAN_ACCOUNTS, ScanBatchRequest, ScanBatchResult, ScanInput, ScanReport
 
 BATCH_TIMEOUT = timedelta(minutes=10)
 RETRY = RetryPolicy(
@@ -39,8 +39,8 @@ class RiskScanWorkflow:
         self._progress = scan
         pages_this_run = 0
         while True:
-            result = await workflow.execute_activity(
-                SCAN_BATCH_ACTIVITY,
+            result: ScanBatchResult = await workflow.execute_activity(
+                SCAN_ACCOUNTS,
                 ScanBatchRequest(
                     scan_id=scan.scan_id,
                     as_of=scan.as_of,
@@ -48,9 +48,9 @@ class RiskScanWorkflow:
                     batch_size=scan.batch_size,
                     task_queue=scan.task_queue,
                 ),
-                result_type=ScanBatchResult,
                 start_to_close_timeout=BATCH_TIMEOUT,
                 retry_policy=RETRY,
+                result_type=ScanBatchResult,
                 summary=f"Scan accounts after {scan.after or 'the first'}",
             )
             pages_this_run += 1

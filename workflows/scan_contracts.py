@@ -7,8 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCAN_BATCH_ACTIVITY = "scan_accounts"
-"""The activity type that scans one page of accounts (called by name from the scan workflow)."""
+SCAN_ACCOUNTS = "scan_accounts"
+"""The activity that scans one page of accounts (the workflow calls it by this name)."""
 
 
 class _Model(BaseModel):
