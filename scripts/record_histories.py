@@ -1,14 +1,17 @@
-"""Record the replay gate's histories: each playbook's main paths, driven on the time-skipping server.
+"""Record histories for the replay gate: a playbook's main paths, driven on the time-skipping server.
 
-    PYTHONPATH=$PWD python scripts/record_histories.py        # rewrites tests/histories/*.json
+    PYTHONPATH=$PWD python scripts/record_histories.py            # adds to tests/histories/encrypted/
 
-Run it after any intended change to the workflow's commands (a new activity, timer or phase):
-``tests/test_replay.py`` replays every file with the current ``SaveWorkflow`` and fails on
-nondeterminism, which is what would break saves already running in production.
+Recorded histories are append-only: this never deletes or overwrites a file, it only adds the ones
+that are missing. Payloads are encrypted with the fixed test key in ``tests/codec_keys.py`` (what
+production histories look like); ``tests/test_replay.py`` replays them, and the older plaintext ones
+in ``tests/histories/``, with the current ``SaveWorkflow`` and fails on nondeterminism, which is
+what would break saves already running in production.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import tempfile
@@ -18,38 +21,42 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playbook_defs.vocabulary import OutcomeKind
-from worker.devtools.simulate import ACCOUNTS, Scenario, Simulator
+from tests import codec_keys
+from worker.devtools.simulate import Scenario, Simulator
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "histories"
+OUT = Path(__file__).resolve().parents[1] / "tests" / "histories" / "encrypted"
 
 
 def scenarios() -> list[Scenario]:
-    found = []
-    for playbook in ACCOUNTS:
-        found.append(Scenario(playbook, contact_after=timedelta(hours=20), promise="kept", outcome=OutcomeKind.SAVED))
-        found.append(Scenario(playbook, contact_after=timedelta(hours=60), promise="broken", outcome=OutcomeKind.LOST))
-    found.append(Scenario("budget", contact_after=timedelta(hours=30), outcome=OutcomeKind.SAVED, relapse=True))
-    return found
+    return [
+        Scenario("product_issue", contact_after=timedelta(hours=20), promise="kept", outcome=OutcomeKind.SAVED),
+        Scenario("budget", contact_after=timedelta(hours=60), promise="broken", outcome=OutcomeKind.LOST),
+    ]
 
 
-async def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*.json"):
-        old.unlink()
+async def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
+    written = 0
     with tempfile.TemporaryDirectory() as tmp:
-        async with Simulator.running(Path(tmp)) as sim:
+        async with Simulator.running(Path(tmp), codec_keys.converter()) as sim:
             for scenario in scenarios():
                 account = await sim.run(scenario)
                 runs = [r for r in await sim.runs_of(account) if r.run_id not in seen]
                 for number, run in enumerate(runs, start=1):
                     seen.add(run.run_id)
                     assert run.history is not None
-                    name = f"{scenario.name}-{number}-{run.summary().phase}.json"
-                    (OUT / name).write_text(run.history.to_json(), encoding="utf-8")
+                    path = out / f"{scenario.name}-{number}-{run.summary().phase}.json"
+                    if path.exists():
+                        print(f"kept {path.name} (recorded histories are never overwritten)")
+                        continue
+                    path.write_text(run.history.to_json(), encoding="utf-8")
+                    written += 1
                 print(f"{scenario.name}: {len(runs)} runs")
-    print(f"wrote {len(seen)} histories to {OUT}")
+    print(f"wrote {written} new histories to {out}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=OUT)
+    asyncio.run(main(parser.parse_args().out))

@@ -14,6 +14,7 @@ from worker.cli import (
     commitments,
     crm,
     db,
+    keys,
     playbooks,
     postmortem,
     running,
@@ -29,7 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for module in (running, saves, views, postmortem, api, crm, tasks, commitments, playbooks, db, scan, triage):
+for module in (running, saves, views, postmortem, api, crm, tasks, commitments, playbooks, db, keys, scan, triage):
     app.add_typer(module.app)
 
 __all__ = ["app"]

@@ -17,6 +17,7 @@ from worker.cli.common import err, fail, out, run
 from worker.reporting.pages import contact_answer, postmortem_html, postmortem_text, report_html
 from worker.reporting.postmortem_source import postmortems, split_target
 from worker.reporting.report import Filters, SaveReport, build_report, report_csv
+from worker.runtime.codec import data_converter
 from worker.runtime.connect import connect
 from worker.runtime.save_client import SaveError
 from worker.runtime.settings import Settings
@@ -172,7 +173,7 @@ def demo_history(
     async def work() -> int:
         scenarios = season(saves, seed)
         with tempfile.TemporaryDirectory() as tmp:
-            async with Simulator.running(Path(tmp)) as sim:
+            async with Simulator.running(Path(tmp), data_converter(settings)) as sim:
                 for number, scenario in enumerate(scenarios, start=1):
                     await sim.run(scenario)
                     if number % 10 == 0:

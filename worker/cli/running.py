@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from playbook_defs.loader import load_playbooks
-from worker.api.embedded import start_api
+from worker.api.embedded import embedded_codec, start_api
 from worker.cli.common import err, out, run
 from worker.demo import load_demo_crm, start_demo_saves
+from worker.runtime.codec import ensure_key_file
 from worker.runtime.connect import connect
 from worker.runtime.devserver import DevServer
 from worker.runtime.logs import configure_logging
@@ -44,7 +45,11 @@ def up(
 
 
 async def _up(settings: Settings, demo: bool, port: int) -> None:
-    server = DevServer(settings.data_dir, port=port, ui_port=settings.ui_port)
+    key_path = ensure_key_file(settings)
+    settings, codec_endpoint = embedded_codec(settings)
+    server = DevServer(settings.data_dir, port=port, ui_port=settings.ui_port, codec_endpoint=codec_endpoint)
+    if key_path is not None:
+        out.print(f"Payload key: {key_path} (customer data is encrypted before it reaches Temporal)", soft_wrap=True)
     out.print(f"Starting Temporal (state in {settings.data_dir / 'temporal.db'}) ...")
     await server.start()
     settings = settings.model_copy(update={"temporal_address": server.address})
