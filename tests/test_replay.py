@@ -84,3 +84,16 @@ async def test_a_non_deterministic_change_fails_the_gate() -> None:
 async def test_the_same_change_behind_a_patch_replays_every_recorded_save() -> None:
     """The procedure for a command change: saves recorded before it still replay after it."""
     assert await _failures(SaveWithAPatchedTimer) == {}
+
+
+async def test_encrypted_recordings_replay_through_the_codec() -> None:
+    assert len(ENCRYPTED) >= 4, "the encrypted recordings in tests/histories/encrypted/ are missing"
+    for path in ENCRYPTED:
+        history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+        started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        assert started.metadata["encoding"] == ENCODING, f"{path.name} is not encrypted"
+    assert await _failures(SaveWorkflow, ENCRYPTED) == {}
+    without_the_key = await _failures(SaveWorkflow, ENCRYPTED, pydantic_data_converter)
+    assert len(without_the_key) == len(ENCRYPTED)  # the codec really is in the replay path
+    changed = await _failures(SaveWithAnExtraTimer, ENCRYPTED)
+    assert len(changed) == len(ENCRYPTED)
