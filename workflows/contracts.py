@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, Field
@@ -151,3 +152,21 @@ class AssignOwnerRequest(_Contract):
     name: str
     email: str | None = None
     at: datetime
+
+
+class ActivityName(StrEnum):
+    """Activity types the save engine calls. The engine calls them by name, so the workflow never
+    imports the activity implementations (and the sandbox never loads SQLAlchemy, Jinja2 or SMTP)."""
+
+    FETCH_ACCOUNT = "fetch_account"
+    LOAD_PLAYBOOK = "load_playbook"
+    LOAD_TRIAGE_RULES = "load_triage_rules"
+    CREATE_CRM_TASK = "create_crm_task"
+    CLOSE_CRM_TASKS = "close_crm_tasks"
+    SET_RISK_STATUS = "set_risk_status"
+    ADD_TIMELINE_NOTE = "add_timeline_note"
+    READ_ACCOUNT_HEALTH = "read_account_health"
+    ASSIGN_CRM_OWNER = "assign_crm_owner"
+    SEND_EMAIL = "send_email"
+    ESCALATE = "escalate"
+    ARCHIVE_SAVE = "archive_save"
