@@ -69,6 +69,11 @@ def current_details(state: SaveState, now: datetime) -> str:
         lines.append(f"**First contact:** none yet; {rule} broken since {when(fc.deadline)}")
     else:
         lines.append(f"**First contact:** due by {when(fc.deadline)}")
+    for problem in state.needs_attention:
+        lines.append(
+            f"**Needs attention:** {problem.step}, since {when(problem.since)} ({problem.error}; "
+            "`saves show` has the error)"
+        )
     deadlines = open_deadlines(state)
     if deadlines:
         nxt = deadlines[0]

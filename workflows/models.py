@@ -266,6 +266,18 @@ class RecoveryState(_Model):
     completed: bool = False
 
 
+class NeedsAttention(_Model):
+    """A step that can never succeed as it is (bad data, an email whose delivery is unknown): the
+    save records it and goes on with everything else; an operator fixes the data or resends."""
+
+    step: str
+    """What the save was doing, in the timeline's words."""
+    error: str
+    """The failure's type, e.g. ``EmailUncertain`` or ``CrmRejected``."""
+    message: str
+    since: datetime
+
+
 class OwnerChange(_Model):
     """A save's owner for a role handed to someone else (seed 004: "swap the CSM if the fit is broken")."""
 
@@ -315,6 +327,8 @@ class SaveState(_Model):
     triage: TriageDecision | None = None
     """Red or dead zone, rescue / recover / farewell, and why; None for saves opened before triage."""
     owner_changes: list[OwnerChange] = Field(default_factory=list)
+    needs_attention: list[NeedsAttention] = Field(default_factory=list)
+    """Steps that failed for good; shown in the current details and ``saves show``."""
 
     def escalations_for(self, item: str) -> list[EscalationRecord]:
         return [e for e in self.escalations if e.item == item]

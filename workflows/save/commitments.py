@@ -125,7 +125,7 @@ async def run_commitment(run: SaveRun, c: Commitment) -> None:
             at=workflow.now(),
         )
         ref = await effects.create_task(request, f"CRM task for commitment {c.id}: {c.what}")
-        c.crm_task_id = ref.task_id
+        c.crm_task_id = ref.task_id if ref is not None else None
     await ladder.chase(
         run,
         f"commitment/{c.id}",

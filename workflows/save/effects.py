@@ -8,11 +8,13 @@ a step repeated by a later run, or a retried activity, never sends a second emai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from playbook_defs.schema import Recipient
 from playbook_defs.vocabulary import RiskColour
@@ -28,7 +30,7 @@ from workflows.contracts import (
     RiskStatusRequest,
     SaveRef,
 )
-from workflows.models import CommitmentStatus, TaskStatus
+from workflows.models import CommitmentStatus, NeedsAttention, TaskStatus
 
 if TYPE_CHECKING:
     from workflows.save.context import SaveRun
@@ -47,6 +49,22 @@ RETRY = RetryPolicy(
 )
 """A CRM or mail server that is down delays a step, never drops it. Data that can never succeed
 raises a non-retryable error in the activity itself."""
+
+
+class StepNeedsAttention(ApplicationError):
+    """A side effect failed for good; it is recorded on the save, and the step that asked goes on.
+    Should one ever escape, it fails the run with its message instead of retrying a workflow task."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(f"{step}: failed for good; see the save's needs-attention list", non_retryable=True)
+
+
+def permanent_failure(exc: ActivityError) -> ApplicationError | None:
+    """The activity's own non-retryable error (bad data, an uncertain email), or None."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause
+    return None
 
 
 class Effects:
@@ -71,7 +89,10 @@ class Effects:
         summary: str,
         result_type: type[R],
         timeout: timedelta = ACTIVITY_TIMEOUT,
+        attention: bool = True,
     ) -> R:
+        """Run the activity; a permanent failure is recorded as needing attention and raised as
+        :class:`StepNeedsAttention` (``attention=False``: the activity's own error is raised instead)."""
         supervisor = self._run.supervisor
         if supervisor.refuses_new_effects():
             raise asyncio.CancelledError("the phase is ending")
@@ -87,11 +108,29 @@ class Effects:
                 summary=summary,
             )
             return result
+        except ActivityError as exc:
+            failure = permanent_failure(exc)
+            if failure is None or not attention:
+                raise
+            self.needs_attention(summary, failure.type or "ApplicationError", failure.message)
+            raise StepNeedsAttention(summary) from exc
         finally:
             supervisor.inflight -= 1
 
-    async def create_task(self, request: CrmTaskRequest, summary: str) -> CrmTaskRef:
-        return await self.call(ActivityName.CREATE_CRM_TASK, request, summary, CrmTaskRef)
+    def needs_attention(self, step: str, error: str, message: str) -> None:
+        """Record a step that failed for good, so the UI and ``saves show`` say so (never silent)."""
+        s = self._run.s
+        s.needs_attention.append(NeedsAttention(step=step, error=error, message=message, since=workflow.now()))
+        self._run.publish()
+        workflow.logger.warning("step needs attention", extra=self._run.log_extra(step=step, error=error))
+
+    async def create_task(self, request: CrmTaskRequest, summary: str) -> CrmTaskRef | None:
+        """The CRM task, or None when the CRM refused it for good (recorded as needing attention);
+        the save still chases the work and escalates it by email."""
+        try:
+            return await self.call(ActivityName.CREATE_CRM_TASK, request, summary, CrmTaskRef)
+        except StepNeedsAttention:
+            return None
 
     async def email(self, template: str, to: Recipient, key: str, context: dict[str, Any], summary: str) -> None:
         s = self._run.s
@@ -104,7 +143,10 @@ class Effects:
             context={"save": self.digest(now), **context},
             at=now,
         )
-        await self.call(ActivityName.SEND_EMAIL, request, summary, EmailReceipt, EMAIL_TIMEOUT)
+        try:
+            await self.call(ActivityName.SEND_EMAIL, request, summary, EmailReceipt, EMAIL_TIMEOUT)
+        except StepNeedsAttention:
+            return
         s.emails_sent += 1
 
     def digest(self, now: datetime) -> dict[str, Any]:
@@ -113,17 +155,22 @@ class Effects:
 
     async def set_risk(self, risk: RiskColour, reason: str) -> None:
         request = RiskStatusRequest(save=self.ref, risk=risk, reason=reason, at=workflow.now())
-        await self.call(ActivityName.SET_RISK_STATUS, request, f"CRM risk status {risk.value}: {reason}", type(None))
+        with contextlib.suppress(StepNeedsAttention):
+            await self.call(
+                ActivityName.SET_RISK_STATUS, request, f"CRM risk status {risk.value}: {reason}", type(None)
+            )
         self._run.s.risk = risk
         self._run.publish()
 
     async def note(self, name: str, text: str) -> None:
         request = NoteRequest(key=self.key(f"note/{name}"), save=self.ref, text=text, at=workflow.now())
-        await self.call(ActivityName.ADD_TIMELINE_NOTE, request, f"CRM timeline note: {name}", type(None))
+        with contextlib.suppress(StepNeedsAttention):
+            await self.call(ActivityName.ADD_TIMELINE_NOTE, request, f"CRM timeline note: {name}", type(None))
 
     async def close_crm(self, done: list[str] | None = None, cancelled: list[str] | None = None) -> None:
         request = CloseTasksRequest(done=done or [], cancelled=cancelled or [], at=workflow.now())
-        await self.call(ActivityName.CLOSE_CRM_TASKS, request, "Close CRM tasks", int)
+        with contextlib.suppress(StepNeedsAttention):
+            await self.call(ActivityName.CLOSE_CRM_TASKS, request, "Close CRM tasks", int)
 
     async def sync_crm_tasks(self) -> None:
         """Bring every CRM task of this save in line with the state at a phase boundary."""

@@ -16,7 +16,7 @@ from playbook_defs.vocabulary import OwnerRole
 from workflows import wording
 from workflows.contracts import ActivityName, EmailReceipt, EscalationRequest
 from workflows.models import EscalationRecord, SaveState
-from workflows.save.effects import EMAIL_TIMEOUT
+from workflows.save.effects import EMAIL_TIMEOUT, StepNeedsAttention
 from workflows.save.first_contact import wait_summary
 from workflows.save.timers import wait_until
 
@@ -90,7 +90,10 @@ async def escalate(run: SaveRun, item: str, title: str, owner: OwnerRole, due_at
         at=now,
     )
     summary = wording.escalate(title, rung.to, rung.level)
-    await effects.call(ActivityName.ESCALATE, request, summary, EmailReceipt, EMAIL_TIMEOUT)
+    try:
+        await effects.call(ActivityName.ESCALATE, request, summary, EmailReceipt, EMAIL_TIMEOUT)
+    except StepNeedsAttention:
+        return  # recorded as needing attention; the next rung still fires on time
     record_escalation(run.s, item, title, rung, due_at, now)
     run.publish()
     workflow.logger.info("escalated", extra=run.log_extra(item=item, level=rung.level))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from playbook_defs.vocabulary import OwnerRole
 from workflows.contracts import ActivityName, AssignOwnerRequest
 from workflows.models import OwnerChange, ReassignOwner, SaveState
+from workflows.save.effects import StepNeedsAttention
 from workflows.save.guards import refuse_inactive
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ async def sync_owner(run: SaveRun, change: OwnerChange) -> None:
         at=change.at,
     )
     summary = f"CRM owner for {change.role.value}: {change.owner_id}"
-    await effects.call(ActivityName.ASSIGN_CRM_OWNER, request, summary, int)
+    try:
+        await effects.call(ActivityName.ASSIGN_CRM_OWNER, request, summary, int)
+    except StepNeedsAttention:
+        return  # the CRM refused the owner; recorded as needing attention
     change.synced = True
     await effects.note(f"owner/{change.number}", note_text(change))

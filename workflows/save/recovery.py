@@ -13,6 +13,7 @@ from playbook_defs.schema import CUSTOMER, RecoveryCheck
 from workflows.contracts import ActivityName, HealthReading
 from workflows.models import Relapse, SaveState, Task, TaskSource
 from workflows.save import cadence, steps
+from workflows.save.effects import StepNeedsAttention
 from workflows.save.timers import sleep_until
 
 if TYPE_CHECKING:
@@ -61,9 +62,12 @@ async def health_relapsed(run: SaveRun, occasion: str) -> bool:
     s = run.s
     r = s.recovery
     assert r is not None
-    reading = await run.effects.call(
-        ActivityName.READ_ACCOUNT_HEALTH, s.account.account_id, f"Read account health ({occasion})", HealthReading
-    )
+    try:
+        reading = await run.effects.call(
+            ActivityName.READ_ACCOUNT_HEALTH, s.account.account_id, f"Read account health ({occasion})", HealthReading
+        )
+    except StepNeedsAttention:
+        return False  # no reading this time; recorded as needing attention
     r.readings.append(reading.model_copy(update={"read_at": workflow.now()}))
     health_relapse(s, reading.health, occasion, workflow.now())
     run.publish()

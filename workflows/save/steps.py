@@ -101,7 +101,7 @@ async def run_task(run: SaveRun, task: Task, opens_at: datetime | None = None) -
             at=now,
         )
         ref = await effects.create_task(request, f"CRM task for {wording.role(task.owner)}: {task.title}")
-        task.crm_task_id = ref.task_id
+        task.crm_task_id = ref.task_id if ref is not None else None
     if task.status is TaskStatus.OPEN:
         assert task.due_at is not None
         await ladder.chase(

@@ -105,13 +105,20 @@ class SaveWorkflow:
         """Read the account, the playbook and the triage rules; decide the path; tell the CRM."""
         trigger = inp.trigger
         call = self._run.effects.call
+        # Without the account, the playbook or the rules there is no save: their errors end the run.
         account = await call(
-            ActivityName.FETCH_ACCOUNT, trigger.account_id, "Read the account from the CRM", AccountSnapshot
+            ActivityName.FETCH_ACCOUNT,
+            trigger.account_id,
+            "Read the account from the CRM",
+            AccountSnapshot,
+            attention=False,
         )
         request = PlaybookRequest(playbook_id=trigger.playbook, kind=trigger.kind, reason=trigger.reason)
-        playbook = await call(ActivityName.LOAD_PLAYBOOK, request, "Load the playbook for this trigger", PlaybookDef)
+        playbook = await call(
+            ActivityName.LOAD_PLAYBOOK, request, "Load the playbook for this trigger", PlaybookDef, attention=False
+        )
         triage_rules = await call(
-            ActivityName.LOAD_TRIAGE_RULES, trigger.account_id, "Load the triage rules", TriageRules
+            ActivityName.LOAD_TRIAGE_RULES, trigger.account_id, "Load the triage rules", TriageRules, attention=False
         )
         s = rules.new_state(workflow.info().run_id, account, playbook, trigger, workflow.now(), inp.previous)
         s.triage = triage.decide(triage_rules, account, trigger, workflow.now())
