@@ -7,7 +7,8 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError, load_playbooks
+from activities.definitions import definitions
+from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError
 from playbook_defs.schema import PlaybookDef
 from workflows.contracts import INVALID_PLAYBOOK, ActivityName, PlaybookRequest
 
@@ -15,16 +16,18 @@ from workflows.contracts import INVALID_PLAYBOOK, ActivityName, PlaybookRequest
 class PlaybookActivities:
     def __init__(self, directory: Path = PLAYBOOK_DIR) -> None:
         self.directory = directory
+        self.definitions = definitions(directory)
 
     @activity.defn(name=ActivityName.LOAD_PLAYBOOK.value)
     async def load_playbook(self, request: PlaybookRequest) -> PlaybookDef:
-        """Read the playbook files now, so a new save gets the current version of its playbook.
+        """Read the playbook files now, so a new save gets the current version of its playbook
+        (parsed again only if the files changed).
 
         A broken file is retried (someone can fix it and the save goes on); a playbook or
         route that does not exist is not.
         """
         try:
-            library = load_playbooks(self.directory)
+            library = await self.definitions.library()
         except PlaybookError as exc:
             raise ApplicationError(str(exc), type=INVALID_PLAYBOOK) from exc
         try:

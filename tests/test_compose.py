@@ -13,7 +13,7 @@ import typer.main
 import yaml
 from sqlalchemy.engine import make_url
 
-from worker.cli import app
+from worker.cli import eager_app
 from worker.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_the_code_reads_the_environment_only_through_the_settings() -> None:
 
 
 def test_the_services_run_commands_that_exist(services: dict[str, Any]) -> None:
-    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    commands = typer.main.get_command(eager_app()).commands  # type: ignore[attr-defined]
     for name in ("worker", "saves-setup"):
         words = " ".join(services[name]["command"]).split()
         for i, word in enumerate(words[:-1]):

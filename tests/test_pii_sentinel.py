@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.failure.v1 import Failure
@@ -190,12 +189,6 @@ def _user_metadata(run: WorkflowHistory) -> list[Payload]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine summaries still carry names and typed text: the owner reassignment's activity summary "
-    "(the new owner), the commitment's CRM-task summary, its 'Due:' timer and escalation summaries (the "
-    "commitment's text); they change in workflows/save/ once the engine split has landed",
-)
 async def test_summaries_and_details_name_no_one(time_env: WorkflowEnvironment, tmp_path: Path) -> None:
     """Summaries and details are what the UI lists for everyone: ids, roles, enums, dates, the company."""
     sink = SmtpSink()

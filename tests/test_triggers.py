@@ -57,6 +57,23 @@ async def test_concurrent_triggers_start_exactly_one_save(harness: Harness) -> N
     assert len(starts) == 1
 
 
+async def test_a_hundred_concurrent_triggers_get_one_save_and_exactly_one_started_answer(harness: Harness) -> None:
+    results = await asyncio.gather(
+        *[harness.trigger("quillstone", TriggerKind.COMPETITOR_EVALUATION, trigger_id=f"c-{n}") for n in range(100)]
+    )
+    assert len({(r.workflow_id, r.run_id) for r in results}) == 1
+    assert sum(not r.merged for r in results) == 1
+    assert {r.playbook for r in results} == {"competitive_threat"}
+    state = await harness.wait_open("quillstone")
+    starter = next(f"c-{n}" for n, r in enumerate(results) if not r.merged)
+    assert state.triggers[0].trigger.trigger_id == starter and not state.triggers[0].merged
+    await harness.sleep(minutes=1)
+    state = await harness.state("quillstone")
+    assert sorted(r.trigger.trigger_id for r in state.triggers) == sorted(f"c-{n}" for n in range(100))
+    history = await harness.handle("quillstone").fetch_history()
+    assert sum(e.HasField("workflow_execution_started_event_attributes") for e in history.events) == 1
+
+
 async def test_unknown_account_or_unrouted_trigger_is_refused_before_anything_starts(harness: Harness) -> None:
     with pytest.raises(SaveError, match="unknown account 'nobody'"):
         await harness.trigger("nobody", TriggerKind.LOW_USAGE)

@@ -35,7 +35,7 @@ def api(
     from worker.api.serve import production_app
 
     settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format or "console", settings.log_level)
     try:
         app = production_app(settings, _secrets(settings))
     except EncryptionSettingsError as exc:

@@ -16,7 +16,7 @@ from activities.store.crm_import import CrmImportError
 from activities.store.db import create_schema, make_engine
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.errors import describe
-from playbook_defs.loader import PlaybookError, load_playbooks
+from playbook_defs.loader import PlaybookError, PlaybookLibrary, load_playbooks
 from worker.runtime.codec import EncryptionSettingsError, PayloadKeyError
 from worker.runtime.connect import ConnectionSettingsError, connect
 from worker.runtime.crm_choice import CrmSettingsError, make_crm
@@ -78,8 +78,13 @@ def run(work: Awaitable[T]) -> T:
 
 
 @asynccontextmanager
-async def save_client(settings: Settings | None = None) -> AsyncIterator[SaveClient]:
+async def save_client(settings: Settings | None = None, *, starts_saves: bool = False) -> AsyncIterator[SaveClient]:
+    """A connected client. Only one that ``starts_saves`` checks the store's schema and loads the
+    playbooks (to route triggers); reading a save or acting on it needs neither."""
     settings = settings or Settings()
+    if not starts_saves:
+        yield SaveClient(await connect(settings), settings.task_queue, _NO_PLAYBOOKS, _NoCrm())
+        return
     engine = make_engine(settings.db_url)
     try:
         await create_schema(engine)
@@ -94,3 +99,13 @@ async def save_client(settings: Settings | None = None) -> AsyncIterator[SaveCli
 async def act(account: str, update: Any, request: Any) -> Any:
     async with save_client() as saves:
         return await saves.update(account, update, request)
+
+
+_NO_PLAYBOOKS = PlaybookLibrary({})
+
+
+class _NoCrm:
+    """The CRM of a client that never starts a save: any use is a bug, and says so."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"this save client reads saves only; it has no CRM ({name})")

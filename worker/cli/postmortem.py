@@ -179,7 +179,7 @@ def demo_history(
 
     settings = Settings()
     log = settings.data_dir / "demo-history.log"
-    configure_logging(settings.log_format, settings.log_level, log_file=log)  # the steps go to the file
+    configure_logging(settings.log_format or "console", settings.log_level, log_file=log)  # the steps go to the file
 
     async def work() -> tuple[int, int]:
         scenarios = season(saves, seed)

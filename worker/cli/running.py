@@ -19,7 +19,7 @@ from worker.runtime.codec import ensure_key_file
 from worker.runtime.connect import connect
 from worker.runtime.devserver import DevServer
 from worker.runtime.logs import configure_logging
-from worker.runtime.runner import build_services, build_worker
+from worker.runtime.runner import WorkerTuning, build_services, build_worker
 from worker.runtime.save_client import SaveClient
 from worker.runtime.schedule import ensure_scan_schedule
 from worker.runtime.settings import DEFAULT_TEMPORAL_ADDRESS, Settings
@@ -52,7 +52,7 @@ def up(
 ) -> None:
     """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
-    configure_logging(settings.log_format, settings.log_level, log_file=settings.data_dir / "saves.log")
+    configure_logging(settings.log_format or "console", settings.log_level, log_file=settings.data_dir / "saves.log")
     run(_up(settings, demo, port, demo_speed))
 
 
@@ -74,7 +74,7 @@ async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SP
         await register_search_attributes(client)
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         services = await build_services(settings)
-        worker = build_worker(client, settings.task_queue, services.activities())
+        worker = build_worker(client, settings.task_queue, services.activities(), WorkerTuning.from_settings(settings))
         saves = SaveClient(
             client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm_activities.crm
         )
@@ -138,7 +138,7 @@ def _real(demo_time: timedelta, speed: int) -> str:
 def worker() -> None:
     """Run a worker against the configured Temporal cluster (production)."""
     settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format or "json", settings.log_level)
     run(_worker(settings))
 
 
@@ -152,7 +152,8 @@ async def _worker(settings: Settings) -> None:
         )
     services = await build_services(settings)
     try:
-        async with build_worker(client, settings.task_queue, services.activities()):
+        tuning = WorkerTuning.from_settings(settings)
+        async with build_worker(client, settings.task_queue, services.activities(), tuning):
             out.print(
                 f"Worker polling task queue {settings.task_queue!r} on "
                 f"{client.service_client.config.target_host} ({client.namespace})"

@@ -87,7 +87,7 @@ def trigger(
     )
 
     async def work() -> Any:
-        async with save_client() as saves:
+        async with save_client(starts_saves=True) as saves:
             return await saves.trigger(request)
 
     result = run(work())

@@ -93,11 +93,40 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
-def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How much the worker takes on at once (``SAVES_WORKER_*``; the README says why these values)."""
+
+    max_cached_workflows: int = 1000
+    max_concurrent_workflow_tasks: int = 20
+    max_concurrent_activities: int = 20
+    workflow_pollers: int = 4
+    activity_pollers: int = 4
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerTuning:
+        return cls(
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+            max_concurrent_activities=settings.worker_max_concurrent_activities,
+            workflow_pollers=settings.worker_workflow_pollers,
+            activity_pollers=settings.worker_activity_pollers,
+        )
+
+
+def build_worker(
+    client: Client, task_queue: str, activities: Sequence[Callable[..., Any]], tuning: WorkerTuning | None = None
+) -> Worker:
+    t = tuning or WorkerTuning()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[SaveWorkflow, RiskScanWorkflow],
         activities=activities,
         interceptors=[HeartbeatInterceptor()],
+        max_cached_workflows=t.max_cached_workflows,
+        max_concurrent_workflow_tasks=t.max_concurrent_workflow_tasks,
+        max_concurrent_activities=t.max_concurrent_activities,
+        max_concurrent_workflow_task_polls=t.workflow_pollers,
+        max_concurrent_activity_task_polls=t.activity_pollers,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.mailer import SmtpSettings
@@ -112,8 +112,20 @@ class Settings(BaseSettings):
     """Let the codec server answer unauthenticated calls from this machine (``saves up`` sets it: the
     embedded UI cannot send a token)."""
 
-    log_format: Literal["console", "json"] = "console"
+    log_format: Literal["console", "json"] | None = None
+    """Unset: JSON lines for ``saves worker`` (for log shippers), readable lines elsewhere."""
     log_level: str = "INFO"
+
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    """Saves kept in the worker's memory between their tasks; the others are replayed from history."""
+    worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
+    """Workflow tasks the worker runs at once (all on one event loop)."""
+    worker_max_concurrent_activities: int = Field(default=20, ge=1)
+    """Activities the worker runs at once."""
+    worker_workflow_pollers: int = Field(default=4, ge=1)
+    """Concurrent long polls for workflow tasks."""
+    worker_activity_pollers: int = Field(default=4, ge=1)
+    """Concurrent long polls for activity tasks."""
 
     @property
     def db_url(self) -> str:

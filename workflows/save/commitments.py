@@ -124,7 +124,7 @@ async def run_commitment(run: SaveRun, c: Commitment) -> None:
             due_at=c.due_at,
             at=workflow.now(),
         )
-        ref = await effects.create_task(request, f"CRM task for commitment {c.id}: {c.what}")
+        ref = await effects.create_task(request, f"CRM task for commitment {c.id}")  # its text may name someone
         c.crm_task_id = ref.task_id if ref is not None else None
     await ladder.chase(
         run,

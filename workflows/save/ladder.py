@@ -15,6 +15,7 @@ from playbook_defs.schema import EscalationLevel
 from playbook_defs.vocabulary import OwnerRole
 from workflows import wording
 from workflows.contracts import ActivityName, EmailReceipt, EscalationRequest
+from workflows.details import label
 from workflows.models import EscalationRecord, SaveState
 from workflows.save.effects import EMAIL_TIMEOUT, StepNeedsAttention
 from workflows.save.first_contact import wait_summary
@@ -63,12 +64,13 @@ async def chase(
     on_overdue: Callable[[], None],
 ) -> None:
     """Wait for ``is_done``; past ``due_at`` mark it overdue and climb the escalation ladder."""
-    if await wait_until(due_at, is_done, wait_summary(run.s, item, title, owner)):
+    shown = label(run.s, item, title)  # timer summaries are read by everyone: no typed text
+    if await wait_until(due_at, is_done, wait_summary(run.s, item, shown, owner)):
         return
     on_overdue()
     run.publish()
     for rung in rungs_left(due_at, ladder, fired=len(run.s.escalations_for(item))):
-        if await wait_until(rung.at, is_done, wording.escalate(title, rung.to)):
+        if await wait_until(rung.at, is_done, wording.escalate(shown, rung.to)):
             return
         await escalate(run, item, title, owner, due_at, rung)
     await workflow.wait_condition(is_done)
@@ -89,7 +91,7 @@ async def escalate(run: SaveRun, item: str, title: str, owner: OwnerRole, due_at
         context={"save": effects.digest(now)},
         at=now,
     )
-    summary = wording.escalate(title, rung.to, rung.level)
+    summary = wording.escalate(label(run.s, item, title), rung.to, rung.level)
     try:
         await effects.call(ActivityName.ESCALATE, request, summary, EmailReceipt, EMAIL_TIMEOUT)
     except StepNeedsAttention:

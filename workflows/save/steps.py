@@ -11,6 +11,7 @@ from temporalio import workflow
 from playbook_defs.schema import Step, StepKind
 from workflows import wording
 from workflows.contracts import CrmTaskRequest
+from workflows.details import label
 from workflows.models import AutomatedStatus, SaveState, Task, TaskStatus
 from workflows.save import first_contact, ladder
 from workflows.save.timers import sleep_until
@@ -100,7 +101,8 @@ async def run_task(run: SaveRun, task: Task, opens_at: datetime | None = None) -
             due_at=task.due_at,
             at=now,
         )
-        ref = await effects.create_task(request, f"CRM task for {wording.role(task.owner)}: {task.title}")
+        shown = label(run.s, f"task/{task.id}", task.title)  # help and approval titles carry typed text
+        ref = await effects.create_task(request, f"CRM task for {wording.role(task.owner)}: {shown}")
         task.crm_task_id = ref.task_id if ref is not None else None
     if task.status is TaskStatus.OPEN:
         assert task.due_at is not None
