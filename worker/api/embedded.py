@@ -20,7 +20,14 @@ async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine, 
     """Serve the API while the block runs; yields its base URL."""
     secrets, secret_path = ensure_webhook_secret(settings)
     await forget_old_answers(engine, settings.api_remember_days)
-    app = create_app(saves, engine=engine, secrets=secrets, max_body=settings.api_max_body)
+    app = create_app(
+        saves,
+        engine=engine,
+        secrets=secrets,
+        max_body=settings.api_max_body,
+        hubspot_app_secret=settings.hubspot_secret,
+        hubspot_webhook_url=settings.hubspot_webhook_url,
+    )
     running = await start_embedded(app, settings.api_host, settings.api_port)
     if running.moved:
         out.print(f"note: port {settings.api_port} is in use; the API listens on {running.url}", soft_wrap=True)

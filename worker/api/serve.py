@@ -101,4 +101,10 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
         finally:
             await engine.dispose()
 
-    return create_app(secrets=secrets, max_body=settings.api_max_body, lifespan=lifespan)
+    return create_app(
+        secrets=secrets,
+        max_body=settings.api_max_body,
+        lifespan=lifespan,
+        hubspot_app_secret=settings.hubspot_secret,
+        hubspot_webhook_url=settings.hubspot_webhook_url,
+    )

@@ -13,6 +13,7 @@ from worker.api.embedded import start_api
 from worker.cli.common import err, out, run
 from worker.demo import load_demo_crm, start_demo_saves
 from worker.runtime.connect import connect
+from worker.runtime.crm_sync import ensure_crm_sync_schedule
 from worker.runtime.devserver import DevServer
 from worker.runtime.logs import configure_logging
 from worker.runtime.runner import build_services, build_worker
@@ -53,6 +54,7 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
         client = await connect(settings)
         await register_search_attributes(client)
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
+        await ensure_crm_sync_schedule(client, settings.task_queue, settings.crm_sync_every)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities())
         saves = SaveClient(
