@@ -11,6 +11,7 @@ from activities.logs import activity_log
 from workflows.contracts import (
     UNKNOWN_ACCOUNT,
     AccountSnapshot,
+    ActivityName,
     AssignOwnerRequest,
     CloseTasksRequest,
     CrmTaskRef,
@@ -25,7 +26,7 @@ class CrmActivities:
     def __init__(self, crm: CrmAdapter) -> None:
         self.crm = crm
 
-    @activity.defn(name="fetch_account")
+    @activity.defn(name=ActivityName.FETCH_ACCOUNT.value)
     async def fetch_account(self, account_id: str) -> AccountSnapshot:
         """The account as the save opens; an unknown id can never succeed, so it is not retried."""
         with rejections_fail_fast():
@@ -38,7 +39,7 @@ class CrmActivities:
             )
         return account
 
-    @activity.defn(name="create_crm_task")
+    @activity.defn(name=ActivityName.CREATE_CRM_TASK.value)
     async def create_task(self, request: CrmTaskRequest) -> CrmTaskRef:
         with rejections_fail_fast():
             owner = await self.crm.get_owner(request.save.account_id, request.owner)
@@ -48,29 +49,29 @@ class CrmActivities:
             )
             return CrmTaskRef(task_id=task_id, owner_name=owner.name if owner else None)
 
-    @activity.defn(name="close_crm_tasks")
+    @activity.defn(name=ActivityName.CLOSE_CRM_TASKS.value)
     async def close_tasks(self, request: CloseTasksRequest) -> int:
         with rejections_fail_fast():
             closed = await self.crm.close_tasks(request.done, "done", request.at)
             return closed + await self.crm.close_tasks(request.cancelled, "cancelled", request.at)
 
-    @activity.defn(name="set_risk_status")
+    @activity.defn(name=ActivityName.SET_RISK_STATUS.value)
     async def set_risk_status(self, request: RiskStatusRequest) -> None:
         with rejections_fail_fast():
             await self.crm.set_risk_status(request)
             activity_log(request.save).info("risk status set", risk=request.risk.value)
 
-    @activity.defn(name="add_timeline_note")
+    @activity.defn(name=ActivityName.ADD_TIMELINE_NOTE.value)
     async def add_note(self, request: NoteRequest) -> None:
         with rejections_fail_fast():
             await self.crm.add_note(request)
 
-    @activity.defn(name="read_account_health")
+    @activity.defn(name=ActivityName.READ_ACCOUNT_HEALTH.value)
     async def read_health(self, account_id: str) -> HealthReading:
         with rejections_fail_fast():
             return await self.crm.read_health(account_id)
 
-    @activity.defn(name="assign_crm_owner")
+    @activity.defn(name=ActivityName.ASSIGN_CRM_OWNER.value)
     async def assign_owner(self, request: AssignOwnerRequest) -> int:
         with rejections_fail_fast():
             moved = await self.crm.assign_owner(request)

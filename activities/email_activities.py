@@ -14,6 +14,7 @@ from activities.store.outbox import Outbox, Outgoing
 from playbook_defs.schema import CUSTOMER, Recipient
 from playbook_defs.vocabulary import OwnerRole
 from workflows.contracts import (
+    ActivityName,
     CrmTaskRequest,
     EmailReceipt,
     EmailRequest,
@@ -64,12 +65,12 @@ class EmailActivities:
         activity_log(save).info("email", key=key, template=template, to=str(to), status=status)
         return EmailReceipt(key=key, status=status, to_address=email.to_address, subject=subject)
 
-    @activity.defn(name="send_email")
+    @activity.defn(name=ActivityName.SEND_EMAIL.value)
     async def send_email(self, request: EmailRequest) -> EmailReceipt:
         """Send one email for a save step; a retry with the same key never sends it twice."""
         return await self._send(request.key, request.save, request.template, request.to, request.context, request.at)
 
-    @activity.defn(name="escalate")
+    @activity.defn(name=ActivityName.ESCALATE.value)
     async def escalate(self, request: EscalationRequest) -> EmailReceipt:
         """One rung of an escalation ladder: an email and a CRM task for the escalation owner."""
         overdue = "overdue" if request.overdue_by == "0" else f"overdue by {request.overdue_by}"

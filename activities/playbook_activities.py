@@ -9,14 +9,14 @@ from temporalio.exceptions import ApplicationError
 
 from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError, load_playbooks
 from playbook_defs.schema import PlaybookDef
-from workflows.contracts import INVALID_PLAYBOOK, PlaybookRequest
+from workflows.contracts import INVALID_PLAYBOOK, ActivityName, PlaybookRequest
 
 
 class PlaybookActivities:
     def __init__(self, directory: Path = PLAYBOOK_DIR) -> None:
         self.directory = directory
 
-    @activity.defn(name="load_playbook")
+    @activity.defn(name=ActivityName.LOAD_PLAYBOOK.value)
     async def load_playbook(self, request: PlaybookRequest) -> PlaybookDef:
         """Read the playbook files now, so a new save gets the current version of its playbook.
 

@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError
 from playbook_defs.rules_file import load_rules_file, rules_path
 from playbook_defs.triage_rules import TriageRules
-from workflows.contracts import INVALID_PLAYBOOK
+from workflows.contracts import INVALID_PLAYBOOK, ActivityName
 
 TRIAGE_FILE = "triage.yaml"
 
@@ -23,7 +23,7 @@ class TriageActivities:
     def __init__(self, playbook_dir: Path = PLAYBOOK_DIR) -> None:
         self.playbook_dir = playbook_dir
 
-    @activity.defn(name="load_triage_rules")
+    @activity.defn(name=ActivityName.LOAD_TRIAGE_RULES.value)
     async def load_triage_rules(self, account_id: str) -> TriageRules:
         """Read the rules now, so each new save is triaged with the current file.
 

@@ -1,10 +1,12 @@
-"""Record the replay gate's histories: each playbook's main paths, driven on the time-skipping server.
+"""Record the replay gate's histories for a release: each playbook's main paths, driven on the
+time-skipping server.
 
-    PYTHONPATH=$PWD python scripts/record_histories.py        # rewrites tests/histories/*.json
+    PYTHONPATH=$PWD python scripts/record_histories.py 0.2.0     # writes tests/histories/0.2.0/*.json
 
-Run it after any intended change to the workflow's commands (a new activity, timer or phase):
-``tests/test_replay.py`` replays every file with the current ``SaveWorkflow`` and fails on
-nondeterminism, which is what would break saves already running in production.
+Histories are append-only: run it once per release, into a new folder; it refuses to touch a folder
+that exists. ``tests/test_replay.py`` replays every recorded history (every release) with the current
+``SaveWorkflow``, so a release that would break saves started on an earlier one fails CI. A change to
+the workflow's commands goes behind ``workflow.patched(...)`` so the old histories keep replaying.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ def scenarios() -> list[Scenario]:
     return found
 
 
-async def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*.json"):
-        old.unlink()
+async def main(release: str) -> None:
+    out = OUT / release
+    if out.exists():
+        raise SystemExit(f"{out} exists: recorded histories are append-only; name a new release")
+    out.mkdir(parents=True)
     seen: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
         async with Simulator.running(Path(tmp)) as sim:
@@ -46,10 +49,12 @@ async def main() -> None:
                     seen.add(run.run_id)
                     assert run.history is not None
                     name = f"{scenario.name}-{number}-{run.summary().phase}.json"
-                    (OUT / name).write_text(run.history.to_json(), encoding="utf-8")
+                    (out / name).write_text(run.history.to_json(), encoding="utf-8")
                 print(f"{scenario.name}: {len(runs)} runs")
-    print(f"wrote {len(seen)} histories to {OUT}")
+    print(f"wrote {len(seen)} histories to {out}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: record_histories.py RELEASE   (e.g. 0.2.0)")
+    asyncio.run(main(sys.argv[1]))

@@ -1,4 +1,5 @@
-"""A deliberately careless change to the save workflow, for the replay gate's negative test.
+"""Two versions of one change to the save workflow (a pause at the start of every run), for the
+replay gate: careless, it breaks every running save; behind ``workflow.patched`` it does not.
 
 Kept in its own module: the workflow sandbox re-imports the module that defines a workflow, so it
 must have no side effects at import time (the test module reads files when it is imported).
@@ -22,4 +23,15 @@ class SaveWithAnExtraTimer(SaveWorkflow):
     @workflow.run
     async def run(self, inp: SaveInput) -> SaveResult:
         await workflow.sleep(timedelta(seconds=1))
+        return await super().run(inp)
+
+
+@workflow.defn(name="Save")
+class SaveWithAPatchedTimer(SaveWorkflow):
+    """The same pause, released the safe way: runs recorded without it replay without it."""
+
+    @workflow.run
+    async def run(self, inp: SaveInput) -> SaveResult:
+        if workflow.patched("pause-at-start"):
+            await workflow.sleep(timedelta(seconds=1))
         return await super().run(inp)

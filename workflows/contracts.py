@@ -226,3 +226,21 @@ class CrmSyncReport(_Contract):
     without_save: int = 0
     """Events for an account with no running save (nothing to tell)."""
     cursor: str | None = None
+
+
+class ActivityName(StrEnum):
+    """Activity types the save engine calls. The engine calls them by name, so the workflow never
+    imports the activity implementations (and the sandbox never loads SQLAlchemy, Jinja2 or SMTP)."""
+
+    FETCH_ACCOUNT = "fetch_account"
+    LOAD_PLAYBOOK = "load_playbook"
+    LOAD_TRIAGE_RULES = "load_triage_rules"
+    CREATE_CRM_TASK = "create_crm_task"
+    CLOSE_CRM_TASKS = "close_crm_tasks"
+    SET_RISK_STATUS = "set_risk_status"
+    ADD_TIMELINE_NOTE = "add_timeline_note"
+    READ_ACCOUNT_HEALTH = "read_account_health"
+    ASSIGN_CRM_OWNER = "assign_crm_owner"
+    SEND_EMAIL = "send_email"
+    ESCALATE = "escalate"
+    ARCHIVE_SAVE = "archive_save"

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from playbook_defs.vocabulary import OutcomeKind
+from workflows.contracts import ActivityName
 from workflows.models import CommitmentStatus, SaveState, TaskSource, TaskStatus
 
 FORTY_EIGHT_HOURS = timedelta(hours=48)
@@ -386,7 +387,7 @@ def build_postmortem(
     )
 
 
-ARCHIVE_ACTIVITY = "archive_save"
+ARCHIVE_ACTIVITY = ActivityName.ARCHIVE_SAVE.value
 """Activity the engine calls when a save ends; its input puts the final state in the history."""
 
 
