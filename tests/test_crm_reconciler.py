@@ -14,7 +14,8 @@ from activities.store import crm_inbound
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from tests.harness import Harness
 from workflows.contracts import CrmSyncReport, InboundEvent, InboundKind
-from workflows.crm_reconciler import CRM_EVENT_SIGNAL, CrmReconcilerWorkflow
+from workflows.crm_reconciler import CrmReconcilerWorkflow
+from workflows.save.crm_sync import SIGNAL as CRM_EVENT_SIGNAL
 
 
 async def reconcile(h: Harness) -> CrmSyncReport:

@@ -9,9 +9,9 @@ import pytest
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import OwnerRole, Tier, TriggerKind
 from workflows.contracts import AccountSnapshot, InboundEvent, InboundKind, TouchChannel
-from workflows.crm_sync import CrmDecision, CrmEventRecord, apply_crm_event
-from workflows.models import SaveState, TaskStatus, Trigger
+from workflows.models import CrmDecision, CrmEventRecord, SaveState, TaskStatus, Trigger
 from workflows.rules import new_state
+from workflows.save.crm_sync import apply_crm_event
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 

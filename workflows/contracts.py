@@ -153,6 +153,14 @@ class AssignOwnerRequest(_Contract):
     at: datetime
 
 
+CRM_NAMES = {"sql": "the CRM", "hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+def crm_name(crm: str) -> str:
+    """How the timeline names a CRM: ``Done in HubSpot by Sam Ortiz``."""
+    return CRM_NAMES.get(crm, crm)
+
+
 class InboundKind(StrEnum):
     """What was done in the CRM that a save must hear of."""
 

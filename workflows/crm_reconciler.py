@@ -18,12 +18,11 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ChangesPage, CrmSyncReport
     from workflows.ids import save_workflow_id
+    from workflows.save.crm_sync import SIGNAL as CRM_EVENT_SIGNAL
 
-CRM_EVENT_SIGNAL = "crm_event"
-"""The save's signal that takes an :class:`workflows.contracts.InboundEvent`."""
 READ_CHANGES = "read_crm_changes"
 COMMIT_CURSOR = "commit_crm_cursor"
-"""Activity names (``activities/crm_sync_activities.py``); called by name, so the engine never
+"""Activity names (``activities/crm_sync_activities.py``); called by name, so the sandbox never
 loads the adapters."""
 MAX_PAGES = 20
 """Pages read in one run; the next run (minutes later) goes on from the cursor."""

@@ -13,42 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict
 
 from playbook_defs.vocabulary import OwnerRole
-from workflows.contracts import InboundEvent, InboundKind
-from workflows.models import OwnerChange, SaveState, Task, TaskStatus
+from workflows.contracts import InboundEvent, InboundKind, crm_name
+from workflows.models import CrmDecision, CrmEventRecord, OwnerChange, SaveState, Task, TaskStatus
+from workflows.save import tasks
 
-CRM_NAMES = {"sql": "the CRM", "hubspot": "HubSpot", "salesforce": "Salesforce"}
-
-
-class CrmDecision(StrEnum):
-    APPLIED = "applied"
-    IGNORED = "ignored"
-    """Nothing to change (already so, or not this save's business)."""
-    REFUSED = "refused"
-    """The CRM did something the save cannot follow; recorded and shown."""
-
-
-class CrmEventRecord(BaseModel):
-    """An inbound event as the save heard it: for idempotency and the post-mortem timeline."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    crm: str
-    kind: InboundKind
-    at: datetime
-    """The CRM's time of the change."""
-    heard_at: datetime
-    decision: CrmDecision
-    text: str
-    """One line for the timeline, e.g. ``Done in HubSpot by Sam Ortiz``."""
-    by: str | None = None
-    task_id: str | None = None
-    needs_attention: bool = False
+SIGNAL = "crm_event"
+"""The save's signal that takes an :class:`workflows.contracts.InboundEvent`."""
+PATCH = "crm-events"
+"""``workflow.patched`` id of applying CRM events (histories recorded before it never had one)."""
+KEEP = 2000
+"""CRM events a save keeps; beyond this the oldest that changed nothing are dropped first."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +38,6 @@ class CrmSyncResult:
     """A new owner for a role: the role's open CRM tasks move to them."""
 
 
-def crm_name(crm: str) -> str:
-    return CRM_NAMES.get(crm, crm)
-
-
 def task_of(s: SaveState, task_key: str | None) -> Task | None:
     """The save's task a CRM task key names (``<save id>/task/<task id>``); escalation and
     commitment tasks are not the save's task itself."""
@@ -77,15 +49,10 @@ def task_of(s: SaveState, task_key: str | None) -> Task | None:
 
 
 def _done(s: SaveState, task: Task, at: datetime, by: str | None, note: str) -> None:
-    task.status = TaskStatus.DONE
-    task.done_at = at
-    task.done_by = by
-    task.note = note
-    task.overdue = task.due_at is not None and at > task.due_at
-    fc = s.first_contact
-    if task.id == fc.step_id and (fc.at is None or at < fc.at):
-        fc.at = at
-        fc.kept = at <= fc.deadline
+    fc_at = s.first_contact.at
+    tasks.complete(s, task, by, note, at)
+    if fc_at is not None and fc_at < at:  # a touch logged earlier stays the first contact
+        s.first_contact.at, s.first_contact.kept = fc_at, fc_at <= s.first_contact.deadline
 
 
 def apply_crm_event(s: SaveState, heard: Sequence[CrmEventRecord], event: InboundEvent, now: datetime) -> CrmSyncResult:
@@ -188,3 +155,11 @@ def apply_crm_event(s: SaveState, heard: Sequence[CrmEventRecord], event: Inboun
     return CrmSyncResult(
         record(CrmDecision.APPLIED, f"{role.value} changed in {where}{by} to {name}"), owner_change=change
     )
+
+
+def remember(s: SaveState, record: CrmEventRecord) -> None:
+    """Keep ``record``; past :data:`KEEP`, drop the oldest ignored ones (their keys were no-ops)."""
+    s.crm_events.append(record)
+    while len(s.crm_events) > KEEP:
+        idle = next((r for r in s.crm_events if r.decision is CrmDecision.IGNORED), s.crm_events[0])
+        s.crm_events.remove(idle)
