@@ -57,6 +57,16 @@ def format_duration(value: timedelta) -> str:
     return "".join(parts)
 
 
+def clock_words(speed: int) -> str:
+    """``1 real minute = 1 demo day``: what a demo clock running ``speed`` times faster means, for people."""
+    seconds = int((timedelta(minutes=1) * speed).total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            amount = seconds // size
+            return f"1 real minute = {amount} demo {unit}{'s' if amount != 1 else ''}"
+    return f"1 real minute = {format_duration(timedelta(seconds=seconds))} on the demo clock"
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),

@@ -225,6 +225,8 @@ class PlaybookDef(_Frozen):
     recovery: RecoveryPlan
     exit: ExitPlan = ExitPlan()
     milestones: tuple[Milestone, ...] = ()
+    demo_speed: int | None = Field(default=None, ge=1)
+    """Set only on the demo clock's copies (``saves up --demo``): every duration was divided by it."""
 
     @model_validator(mode="after")
     def _steps_fit_together(self) -> Self:

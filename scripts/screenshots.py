@@ -3,10 +3,11 @@
     python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
 It runs what ``saves up --demo`` runs (a Temporal dev server with its UI, the worker, the demo
-CRM and six saves) in a temporary directory on free ports, with one change so the pictures show
-a broken 48-hour rule without waiting two days: the budget playbook's first-contact window is
-shortened to 20 seconds. It then waits for that save to escalate and photographs the UI with
-Debian's ``chromium`` in headless mode. It installs nothing; without chromium it says so and stops.
+CRM and six saves on the demo clock, one demo day per real minute) in a temporary directory on
+free ports. It waits until the demo's tinkerbox save has broken its first-contact rule and
+escalated to the executive sponsor and the demo has put quillstone into recovery, then photographs
+the UI with Debian's ``chromium`` in headless mode. It installs nothing; without chromium it says
+so and stops.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playbook_defs.loader import PLAYBOOK_DIR, load_playbooks  # noqa: E402
-from playbook_defs.vocabulary import OutcomeKind  # noqa: E402
-from worker.demo import load_demo_crm, start_demo_saves  # noqa: E402
+from playbook_defs.demo_clock import DEFAULT_SPEED, write_demo_playbooks  # noqa: E402
+from playbook_defs.loader import load_playbooks  # noqa: E402
+from worker.demo import load_demo_crm, play_demo, start_demo_saves  # noqa: E402
 from worker.devtools.eventually import eventually  # noqa: E402
 from worker.devtools.servers import free_port  # noqa: E402
 from worker.runtime.connect import connect  # noqa: E402
@@ -41,18 +42,8 @@ from worker.runtime.listing import SaveFilter, list_saves  # noqa: E402
 from worker.runtime.runner import build_services, build_worker  # noqa: E402
 from worker.runtime.save_client import SaveClient, SaveError  # noqa: E402
 from worker.runtime.settings import Settings  # noqa: E402
-from workflows.models import RecordOutcome  # noqa: E402
-from workflows.save import SaveWorkflow  # noqa: E402
 
-WINDOW = "20s"
 BROKEN = "ExecutionStatus = 'Running' AND SaveFirstContactBroken = true"
-
-
-def shortened_playbooks(target: Path) -> Path:
-    shutil.copytree(PLAYBOOK_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    budget = target / "budget.yaml"
-    budget.write_text(budget.read_text().replace("first_contact_within: 48h", f"first_contact_within: {WINDOW}"))
-    return target
 
 
 class Browser:
@@ -198,7 +189,7 @@ async def main(out_dir: Path, chromium: str) -> None:
         server = DevServer(base / "saves", port=free_port(), ui_port=free_port())
         settings = Settings(
             data_dir=base / "saves",
-            playbook_dir=shortened_playbooks(base / "playbooks"),
+            playbook_dir=write_demo_playbooks(base / "saves" / "demo-playbooks", DEFAULT_SPEED),
             temporal_address=server.address,
             task_queue="save-playbooks",
         )
@@ -210,19 +201,15 @@ async def main(out_dir: Path, chromium: str) -> None:
             async with build_worker(client, settings.task_queue, services.activities()):
                 await load_demo_crm(services.engine)
                 saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm)
-                await start_demo_saves(saves)
-                await saves.update(
-                    "quillstone",
-                    SaveWorkflow.record_outcome,
-                    RecordOutcome(kind=OutcomeKind.SAVED, reason="Kept after the roadmap preview", by="Ben Carter"),
-                )
-                print(f"waiting for tinkerbox to break its {WINDOW} first-contact window ...")
+                await start_demo_saves(saves, DEFAULT_SPEED)
+                player = asyncio.create_task(play_demo(saves, DEFAULT_SPEED, print))
+                print("waiting for tinkerbox to break its first-contact rule and reach the executive sponsor ...")
 
                 async def escalated() -> bool:
-                    rows = await list_saves(client, f"{BROKEN} AND SaveEscalationLevel >= 1")
+                    rows = await list_saves(client, f"{BROKEN} AND SaveEscalationLevel >= 2")
                     return any(r.account == "tinkerbox" for r in rows)
 
-                await eventually(escalated, what="tinkerbox to escalate", timeout=120, interval=1.0)
+                await eventually(escalated, what="tinkerbox to escalate", timeout=600, interval=1.0)
 
                 async def in_recovery() -> bool:
                     try:
@@ -230,7 +217,8 @@ async def main(out_dir: Path, chromium: str) -> None:
                     except SaveError:
                         return False
 
-                await eventually(in_recovery, what="quillstone to reach recovery", timeout=120, interval=1.0)
+                await eventually(in_recovery, what="quillstone to reach recovery", timeout=600, interval=1.0)
+                await player
                 run = (await list_saves(client, f"{BROKEN} AND SaveAccountId = 'tinkerbox'"))[0].run_id
                 await asyncio.to_thread(
                     take_pictures, chromium, server.ui_url, settings.temporal_namespace, run, out_dir

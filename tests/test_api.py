@@ -79,6 +79,7 @@ async def test_missing_wrong_or_stale_signatures_get_401_and_start_nothing(harne
     for case, response in cases.items():
         assert response.status_code == 401, (case, response.text)
         assert response.json()["error"] == "unauthorized", case
+        assert [f["field"] for f in response.json()["fields"]] == ["Saves-Signature"], case  # the documented shape
     assert "300 s" in cases["stale"].json()["message"]
     assert just_in_time.status_code == 202, just_in_time.text
     assert [t.trigger.trigger_id for t in (await harness.wait_open("bluepeak")).triggers] == ["sf-002"]
@@ -178,7 +179,8 @@ async def test_every_kind_of_bad_input_gets_a_clear_4xx(harness: Harness) -> Non
     assert "needs a playbook or a reason" in manual.json()["message"]
     assert no_playbook.status_code == 422 and no_playbook.json()["fields"][0]["field"] == "playbook"
     assert not_an_object.status_code == 422
-    assert no_save.status_code == 404 and "no save for account 'bluepeak'" in no_save.json()["message"]
+    assert no_save.status_code == 404 and no_save.json()["message"].startswith("bluepeak has no save")
+    assert oversized.json()["fields"] == [{"field": "body", "message": oversized.json()["message"]}]
     assert bad_path.status_code in (404, 422)
 
 
@@ -188,13 +190,18 @@ async def test_an_oversized_body_is_refused_before_reading_it_all(harness: Harne
     assert declared.status_code == 413
 
 
-async def test_actions_the_save_refuses_get_409_with_its_reason(harness: Harness) -> None:
+async def test_actions_the_save_refuses_get_409_with_its_reason_and_unknown_ones_404(harness: Harness) -> None:
     await harness.start("northwind", playbook="product_issue")
     async with api_client(harness) as api:
         unknown_task = await api.post("/saves/northwind/tasks/no_such_task/complete", {"by": "Sam"})
+        typo = await api.post("/saves/northwind/tasks/acknowledgement_call/complete", {"by": "Sam"})
+        no_account = await api.get("/saves/northwnd")
         partial = await api.post("/saves/northwind/outcome", {"kind": "partially_saved", "reason": "downgrade"})
         fulfil = await api.post("/saves/northwind/commitments/c9/fulfil", {})
-    assert unknown_task.status_code == 409 and "unknown task 'no_such_task'" in unknown_task.json()["message"]
+    assert unknown_task.status_code == 404 and "has no task 'no_such_task'" in unknown_task.json()["message"]
+    assert typo.status_code == 404 and typo.json()["message"].endswith("did you mean acknowledgment_call?")
+    assert no_account.status_code == 404
+    assert no_account.json()["message"] == "there is no account 'northwnd' in the CRM; did you mean northwind?"
     assert partial.status_code == 409 and "arr_retained" in partial.json()["message"]
     assert fulfil.status_code == 409 and "unknown commitment 'c9'" in fulfil.json()["message"]
 

@@ -63,7 +63,7 @@ async def test_nothing_done_for_48_hours_escalates_to_the_cs_manager_then_the_ex
     assert close_to(ladder[1].at, deadline + timedelta(hours=48))
     assert len(escalation_mails(harness, EXECUTIVE, CALL)) == 1
     details = await harness.saves.details("bluepeak")
-    assert "48-hour rule broken" in details and "escalated to CS manager, executive sponsor" in details
+    assert "first-contact rule (48 h) broken" in details and "escalated to CS manager, executive sponsor" in details
 
 
 async def test_completing_a_task_stops_its_ladder(harness: Harness) -> None:

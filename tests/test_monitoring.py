@@ -29,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from playbook_defs.durations import clock_words
 from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RiskColour, Stage, Tier
 from tests.api_client import api_client
@@ -199,16 +200,18 @@ async def test_search_attributes_follow_a_save_through_its_stages(scenario: Scen
     after = await scenario.details("maplecrest")
     assert "**Stage:** investigation" in before and "**Outcome:**" not in before
     assert "**Stage:** recovery" in after and "**Outcome:** saved" in after and "**Recovery:**" in after
+    assert "\n\n**Recovery:**" in after  # its own paragraph, not run into the outcome line
+    assert "None" not in after and "no health reading yet" in after
 
 
 async def test_current_details_say_what_is_overdue_and_who_was_told(scenario: Scenario) -> None:
     text = await scenario.details("tinkerbox")
-    assert "rule broken" in text and "**Overdue**" in text
+    assert "first-contact rule (3s) broken since" in text and "**Overdue**" in text
     overdue_line = next(line for line in text.splitlines() if line.startswith("- Call the budget owner"))
     assert "overdue" in overdue_line and "escalated to CS manager" in overdue_line
     assert "**Escalations fired:** 1" in text
     kept = await scenario.details("northwind")
-    assert "rule kept" in kept and "**Overdue**" not in kept
+    assert ") kept" in kept and "first-contact rule (" in kept and "**Overdue**" not in kept
 
 
 async def test_the_ui_shows_summary_and_current_details(scenario: Scenario) -> None:
@@ -393,5 +396,8 @@ def test_timeline_wording_names_roles_and_windows() -> None:
     assert wording.escalate("QBR prep", OwnerRole.EXECUTIVE_SPONSOR, 2) == (
         "Escalate overdue QBR prep to executive sponsor (level 2)"
     )
-    assert wording.rule_name(timedelta(hours=48)) == "48-hour rule"
-    assert wording.rule_name(timedelta(seconds=20)) == "20s first-contact rule"
+    assert wording.rule_name(timedelta(hours=48)) == "first-contact rule (48 h)"
+    assert wording.rule_name(timedelta(hours=24)) == "first-contact rule (24 h)"
+    assert wording.rule_name(timedelta(minutes=2), demo_speed=1440) == "first-contact rule (48 h on the demo clock)"
+    assert clock_words(1440) == "1 real minute = 1 demo day"
+    assert clock_words(60) == "1 real minute = 1 demo hour"

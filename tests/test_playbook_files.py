@@ -94,6 +94,6 @@ def test_an_empty_or_unreadable_file_is_refused(tmp_path: Path, content: str) ->
 def test_one_bad_file_stops_the_whole_library_from_loading(tmp_path: Path) -> None:
     shutil.copytree(PLAYBOOK_DIR, tmp_path / "playbooks", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     bad = tmp_path / "playbooks" / "budget.yaml"
-    bad.write_text(bad.read_text().replace("due_within: 48h", "due_within: soon", 1))
+    bad.write_text(bad.read_text().replace("due_within: 24h", "due_within: soon", 1))
     with pytest.raises(PlaybookError, match=r"^budget\.yaml: .*due_within"):
         load_playbooks(tmp_path / "playbooks")

@@ -10,6 +10,7 @@ from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, 
 from tests.harness import Harness
 from worker.devtools.servers import time_skipping_server
 from worker.devtools.steps import work_open_steps
+from worker.reporting.pages import postmortem_html, postmortem_text
 from worker.reporting.postmortem_source import postmortems
 from worker.runtime.save_client import SaveError
 from workflows.models import (
@@ -144,6 +145,10 @@ async def test_a_late_first_contact_a_broken_promise_two_escalation_levels_and_a
 
     latest = await one(harness, "save-tinkerbox")
     assert latest.save_id == reopened.save_id and latest.status == "running"
+    page = postmortem_html(latest)
+    assert "still running" in page and "running (running)" not in page  # the open run of the runs table
+    assert "late, broken or overdue" in page and "first-contact deadline" in page  # the chart's legend
+    assert "first-contact rule (48 h)" in postmortem_text(pm)
     assert latest.reopened_from == opened.save_id and latest.figures.outcome is Verdict.OPEN
     assert (await harness.services.archive.record(opened.save_id)) is not None
 

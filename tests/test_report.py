@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from worker.reporting.pages import contact_answer, report_html
+from worker.reporting.pages import contact_answer, report_html, wilson
 from worker.reporting.report import Filters, build_report, report_csv
 from workflows.postmortem import (
     KeyFigures,
@@ -121,16 +121,46 @@ def test_save_rates_by_playbook_tier_and_time_to_first_contact() -> None:
     assert (r.commitments_kept, r.commitments_broken, r.commitments_kept_rate_pct) == (4, 2, 66.7)
     assert r.saved_with_outcome == 4 and r.relapsed == 2 and r.relapse_rate_pct == 50.0
     assert r.arr_saved == 360_000 and r.arr_lost == 40_000 + 400_000
-    assert contact_answer(r).startswith("Too few decided saves to tell yet: 3 answered within 48 h, 4 later")
-    more = [
-        *mix(),
-        *(record(20 + i, "value_roi", "smb", Verdict.SAVED, 10) for i in range(2)),
-        *(record(30 + i, "budget", "smb", Verdict.LOST, 100) for i in range(2)),
-    ]
-    assert contact_answer(build_report(more, Filters(), NOW)).startswith(
-        "Yes: answering within 48 hours goes with a higher save rate. Saves whose first customer "
-        "contact came within 48 h: 100% saved (n=5); 2-7 days: 0% (n=4); over 7 days: 50% (n=2)"
+    assert contact_answer(r) == (
+        "Too few decided saves to tell yet. within 48 h: 100% saved (n=3, too few to compare); 2-7 days: 0% saved"
+        " (n=2, too few to compare); over 7 days: 50% saved (n=2, too few to compare)."
     )
+
+
+def bucketed(fast: tuple[int, int], mid: tuple[int, int], slow: tuple[int, int]) -> str:
+    """The 48-hour answer over (saved, decided) per bucket: within 48 h, 2-7 days, over 7 days."""
+    records, n = [], 0
+    for (saved, decided), hours in ((fast, 10), (mid, 100), (slow, 200)):
+        for i in range(decided):
+            n += 1
+            records.append(record(n, "value_roi", "smb", Verdict.SAVED if i < saved else Verdict.LOST, hours))
+    return contact_answer(build_report(records, Filters(), NOW))
+
+
+def test_the_48_hour_answer_names_the_bucket_the_chart_shows_tallest_and_says_when_it_is_chance() -> None:
+    # 68% (n=25), 86% (n=7), 0% (n=4): the tallest bar is 2-7 days, and 25 against 7 cannot tell them apart
+    answer = bucketed((17, 25), (6, 7), (0, 4))
+    assert answer.startswith("Not proven: saves first contacted in 2-7 days have the highest save rate here")
+    assert (
+        "within 48 h: 68% saved (n=25, likely 48-83%)" in answer
+        and "2-7 days: 86% saved (n=7, likely 49-97%)" in answer
+    )
+    assert "over 7 days: 0% saved (n=4, too few to compare)" in answer
+    assert bucketed((45, 50), (10, 30), (2, 20)).startswith(
+        "Yes: saves first contacted within 48 h were saved more often than later ones, by more than chance explains"
+    )
+    assert bucketed((5, 30), (25, 30), (0, 0)).startswith(
+        "No: saves first contacted in 2-7 days were saved more often than those within 48 h"
+    )
+    assert bucketed((20, 30), (15, 30), (0, 0)).startswith(
+        "Not proven: saves first contacted within 48 h have the highest save rate, but the gap to 2-7 days"
+    )
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson(17, 25)
+    assert round(low, 1) == 48.4 and round(high, 1) == 82.8
+    assert wilson(0, 0) == (0.0, 100.0) and wilson(5, 5)[1] == 100.0
 
 
 def test_filters_since_playbook_tier_and_owner() -> None:
@@ -153,6 +183,7 @@ def test_csv_and_html_carry_the_same_figures() -> None:
     assert page.startswith("<!doctype html>") and "<svg" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no CDN
     assert "Which playbooks save accounts?" in page and "within 48 h" in page
+    assert "Wilson" in page and "Seed" not in page and "seed" not in page
 
 
 def test_an_empty_archive_gives_an_empty_report_not_an_error() -> None:

@@ -1,6 +1,7 @@
 """The README's run command, end to end: ``saves up --demo`` starts a real Temporal dev server with
-its UI, the worker, the HTTP API and six live demo saves; a signed curl-style trigger starts one more
-save, which ``saves show`` explains and ``GET /saves`` lists; Ctrl-C stops everything."""
+its UI, the worker, the HTTP API and six live demo saves on the demo clock; within seconds of the
+scaled clock a save breaks its first-contact rule and escalates to the executive sponsor; a signed
+curl-style trigger starts one more save, which ``saves show`` explains; Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from worker.devtools.servers import free_port
 from workflows.search_attributes import PLAYBOOK
 
 ROOT = Path(__file__).resolve().parents[1]
+SPEED = 17280  # one demo day per 5 real seconds: a 24-hour rule breaks after 5 s, the executive hears at 15 s
 CLI = [sys.executable, "-m", "worker.cli"]
 DEMO_SAVES = {
     "save-northwind": "product_issue",
@@ -81,6 +83,20 @@ async def _running_saves(client: Client, expected: dict[str, str]) -> dict[str, 
     )
 
 
+async def _first(client: Client, query: str, within: float) -> list[str]:
+    """The saves that answer ``query`` as soon as there are any, waiting at most ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = [
+            w.id
+            async for w in client.list_workflows(f"WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND {query}")
+        ]
+        if found:
+            return found
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no save answered {query!r} within {within} s")
+
+
 async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cleanly(tmp_path: Path) -> None:
     port, ui_port, api_port = free_port(), free_port(), free_port()
     env = {
@@ -94,7 +110,7 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
     env.pop("SAVES_WEBHOOK_SECRET", None)
     env.pop("SAVES_DATA_DIR", None)
     up = subprocess.Popen(
-        [*CLI, "up", "--demo", "--port", str(port)],
+        [*CLI, "up", "--demo", "--demo-speed", str(SPEED), "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -109,6 +125,9 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
         _wait_for(lines, "Demo: six saves open", seen)
         output = "".join(seen)
         assert f"http://localhost:{ui_port}/namespaces/default/workflows" in output
+        assert f"export SAVES_TEMPORAL_ADDRESS=localhost:{port}" in output  # not the default address
+        assert "Demo clock: 1 real minute = 12 demo days" in output
+        assert (tmp_path / ".saves" / "demo-playbooks" / "budget.yaml").exists()
         with urllib.request.urlopen(f"http://localhost:{ui_port}/", timeout=10) as page:
             assert page.status == 200  # the Web UI answers
         client = await Client.connect(f"localhost:{port}")
@@ -162,6 +181,14 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
 
         expected = {**DEMO_SAVES, "save-maplecrest": "value_roi"}
         assert await _running_saves(client, expected) == expected
+
+        # On the demo clock the headline happens while one watches: a broken first-contact rule,
+        # then an escalation up to the executive sponsor (level 2) on an enterprise save.
+        broken = await _first(client, "SaveFirstContactBroken = true", within=30)
+        executive = await _first(
+            client, "SaveTier = 'enterprise' AND SaveEscalationLevel >= 2 AND SaveFirstContactBroken = true", within=40
+        )
+        assert broken and executive
         show_env = {**env, "SAVES_TEMPORAL_ADDRESS": f"localhost:{port}"}
         shown = await asyncio.to_thread(
             subprocess.run,
@@ -174,6 +201,19 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
         )
         assert shown.returncode == 0, shown.stderr
         assert "Why it started: low usage from salesforce; rule usage_below_50pct v3; usage_pct=31" in shown.stdout
+        account = executive[0].removeprefix("save-")
+        details = await asyncio.to_thread(
+            subprocess.run,
+            [*CLI, "show", account],
+            env=show_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "(demo clock)" in details.stdout and "Demo clock: 1 real minute = 12 demo days" in details.stdout
+        assert "on the demo clock) broken" in details.stdout and "executive sponsor" in details.stdout
+        assert f"Temporal: localhost:{port}" in details.stderr  # a command names the server it talks to
     finally:
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from playbook_defs.durations import clock_words
 from workflows.models import CommitmentStatus, SaveState, TaskStatus
 from workflows.rules import open_deadlines, overdue, when
 from workflows.triage import triage_line
@@ -33,13 +34,19 @@ def current_details(state: SaveState, now: datetime) -> str:
         f"**Stage:** {state.stage.value.replace('_', ' ')} · **Risk:** {state.risk.value}"
         f" · **Playbook:** {state.playbook.id} v{state.playbook.version}",
     ]
+    speed = state.playbook.demo_speed
+    if speed:
+        lines.append(
+            f"**Demo clock:** {clock_words(speed)}. This save runs a demo copy of the playbook with every"
+            f" duration divided by {speed}; the playbook files are unchanged."
+        )
     if state.triage is not None:
         lines.append(triage_line(state.triage, now))
     fc = state.first_contact
-    rule = rule_name(fc.limit)
+    rule = rule_name(fc.limit, speed)
     if fc.at is not None:
         verdict = "kept" if fc.kept else "broken"
-        lines.append(f"**First contact:** {when(fc.at)} ({rule} {verdict})")
+        lines.append(f"**First contact:** {when(fc.at)}; {rule} {verdict}")
     elif fc.kept is False:
         lines.append(f"**First contact:** none yet; {rule} broken since {when(fc.deadline)}")
     else:
@@ -91,12 +98,14 @@ def current_details(state: SaveState, now: datetime) -> str:
         )
     if state.recovery is not None:
         r = state.recovery
-        last = r.readings[-1].health if r.readings else None
+        health = f"last health reading {r.readings[-1].health}" if r.readings else "no health reading yet"
+        lines.append("")
         lines.append(
             f"**Recovery:** until {when(r.ends_at)} · touchpoints {r.touchpoints.count}"
-            f" · value reports {r.value_reports.count} · last health {last}"
+            f" · value reports {r.value_reports.count} · {health}"
         )
         if r.relapse is not None:
+            lines.append("")
             lines.append(f"**Relapsed:** {r.relapse.reason}")
     head = lines.index("") if "" in lines else len(lines)  # header lines: one paragraph each,
     rest = lines[head:]  # so every renderer (the UI, `saves show`) keeps them on their own lines

@@ -61,9 +61,11 @@ def escalate(title: str, to: str, level: int | None = None) -> str:
     return text if level is None else f"{text} (level {level})"
 
 
-def rule_name(limit: timedelta) -> str:
-    """``48-hour rule`` (the first-contact rule, named by its window)."""
-    seconds = int(limit.total_seconds())
-    if seconds and seconds % 3600 == 0:
-        return f"{seconds // 3600}-hour rule"
-    return f"{format_duration(limit)} first-contact rule"
+def rule_name(limit: timedelta, demo_speed: int | None = None) -> str:
+    """``first-contact rule (48 h)``: one name for the rule, whatever the playbook's window.
+
+    On the demo clock the window is named as the playbook means it (``48 h on the demo clock``).
+    """
+    if demo_speed:
+        return f"first-contact rule ({span(limit * demo_speed)} on the demo clock)"
+    return f"first-contact rule ({span(limit)})"

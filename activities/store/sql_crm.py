@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,20 @@ from workflows.contracts import (
     NoteRequest,
     RiskStatusRequest,
 )
+
+
+@dataclass(frozen=True)
+class AccountListing:
+    """One line of ``saves accounts``."""
+
+    account_id: str
+    name: str
+    tier: str
+    arr: float
+    risk: str
+    health: int | None
+    csm: str | None
+    csm_id: str | None
 
 
 class SqlCrm:
@@ -269,6 +284,33 @@ class SqlCrm:
                     )
                 ).scalars()
             )
+
+    async def accounts(self, search: str | None = None, limit: int = 200) -> list[AccountListing]:
+        """Accounts with their ARR, tier, risk and CSM, largest ARR first; ``search`` matches id or name."""
+        query = (
+            select(Account, Owner)
+            .outerjoin(Owner, (Owner.account_id == Account.id) & (Owner.role == OwnerRole.CSM.value))
+            .order_by(Account.arr.desc(), Account.id)
+            .limit(limit)
+        )
+        if search:
+            pattern = f"%{search.lower()}%"
+            query = query.where(or_(Account.id.ilike(pattern), Account.name.ilike(pattern)))
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            AccountListing(
+                account_id=a.id,
+                name=a.name,
+                tier=a.tier,
+                arr=a.arr,
+                risk=a.risk_status,
+                health=a.health,
+                csm=o.name if o else None,
+                csm_id=o.owner_id if o else None,
+            )
+            for a, o in rows
+        ]
 
     async def account_ids(self) -> list[str]:
         async with self._sessions() as session:

@@ -42,6 +42,7 @@ from worker.runtime.save_client import (
     SaveClient,
     SaveError,
     UnknownAccount,
+    UnknownTask,
     new_trigger_id,
 )
 from workflows import search_attributes as sa
@@ -163,7 +164,12 @@ def _handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error(400, "malformed_json", "the body is not valid JSON")
-        problems = [FieldProblem(field=_field(e.get("loc", ())), message=str(e.get("msg", "invalid"))) for e in errors]
+        problems = [
+            FieldProblem(
+                field=_field(e.get("loc", ())), message=str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            )
+            for e in errors
+        ]
         summary = "; ".join(f"{p.field}: {p.message}" for p in problems)
         return _error(422, "invalid_request", summary, problems)
 
@@ -178,7 +184,7 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SaveError)
     async def save_error(request: Request, exc: SaveError) -> JSONResponse:
-        if isinstance(exc, UnknownAccount | NoSave):
+        if isinstance(exc, UnknownAccount | NoSave | UnknownTask):
             return _error(404, "not_found", str(exc))
         if isinstance(exc, NoRoute):
             return _error(422, "no_playbook", str(exc), [FieldProblem(field=exc.field, message=str(exc))])
@@ -258,8 +264,7 @@ def _routes(app: FastAPI) -> None:
     async def complete_task(account_id: AccountPath, task_id: ItemId, body: CompleteTaskBody, saves: Saves) -> Task:
         """Mark a task done; its escalation ladder stops."""
         request = CompleteTask(task_id=task_id, **body.model_dump())
-        result: Task = await saves.update(account_id, SaveWorkflow.complete_task, request)
-        return result
+        return await saves.complete_task(account_id, request)
 
     @app.post("/saves/{account_id}/commitments", response_model=Commitment, status_code=201, tags=["actions"])
     async def add_commitment(account_id: AccountPath, body: AddCommitment, saves: Saves) -> Commitment:

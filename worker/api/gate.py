@@ -27,9 +27,16 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 
 
 async def send_error(
-    send: Send, status: int, error: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    error: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    field: str | None = None,
 ) -> None:
-    body = json.dumps({"error": error, "message": message}).encode()
+    """Every error has the documented shape ``{"error", "message", "fields"}``; ``field`` names what to fix."""
+    fields = [{"field": field, "message": message}] if field else []
+    body = json.dumps({"error": error, "message": message, "fields": fields}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -75,7 +82,7 @@ class SignedRequests:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body:
-            await send_error(send, 413, "body_too_large", f"the body is over {self.max_body} bytes")
+            await send_error(send, 413, "body_too_large", f"the body is over {self.max_body} bytes", field="body")
             return
         chunks: list[bytes] = []
         size = 0
@@ -86,7 +93,7 @@ class SignedRequests:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await send_error(send, 413, "body_too_large", f"the body is over {self.max_body} bytes")
+                await send_error(send, 413, "body_too_large", f"the body is over {self.max_body} bytes", field="body")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -98,7 +105,9 @@ class SignedRequests:
         try:
             verify(self.secrets, _header(scope, HEADER.lower().encode()), body)
         except SignatureError as exc:
-            await send_error(send, 401, "unauthorized", str(exc), [(b"www-authenticate", HEADER.encode())])
+            await send_error(
+                send, 401, "unauthorized", str(exc), [(b"www-authenticate", HEADER.encode())], field=HEADER
+            )
             return
         scope[BODY_KEY] = body
         await self.app(scope, _replay(body), send)
@@ -132,6 +141,7 @@ class Idempotent:
                 422,
                 "idempotency_key_reused",
                 "this Idempotency-Key (or event_id) was used for a different request",
+                field="Idempotency-Key",
             )
             return
         if claim.outcome == "in_progress":

@@ -32,7 +32,10 @@ def _due(value: str) -> dict[str, Any]:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise fail(f"--due {value!r}: give a duration like 5d or a date like 2027-01-15") from None
-    return {"due_at": moment if moment.tzinfo else moment.replace(tzinfo=UTC)}
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise fail(f"--due {value!r} is in the past; give a later date or a duration like 5d")
+    return {"due_at": moment}
 
 
 @app.command("add")

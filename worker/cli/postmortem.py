@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 
 from activities.store.archive import Archive
 from activities.store.db import create_schema, make_engine
 from worker.cli.common import err, fail, out, run
-from worker.reporting.pages import contact_answer, postmortem_html, postmortem_text, report_html
+from worker.reporting.pages import HOW_WE_COMPARE, contact_answer, postmortem_html, postmortem_text, report_html
 from worker.reporting.postmortem_source import postmortems, split_target
 from worker.reporting.report import Filters, SaveReport, build_report, report_csv
 from worker.runtime.connect import connect
+from worker.runtime.logs import configure_logging
 from worker.runtime.save_client import SaveError
 from worker.runtime.settings import Settings
 from workflows.postmortem import PostMortem
@@ -30,6 +32,14 @@ class Format(StrEnum):
     JSON = "json"
     HTML = "html"
     CSV = "csv"
+
+
+class PostmortemFormat(StrEnum):
+    """What ``saves postmortem`` writes: one save's story has no table to put in a CSV."""
+
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
 
 
 def _write(text: str, path: Path | None, default: str | None) -> None:
@@ -60,7 +70,7 @@ def postmortem(
         str | None, typer.Option(help="A save id (or its first characters) when the account had several saves.")
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="Every save of the account, oldest first.")] = False,
-    fmt: Annotated[Format, typer.Option("--format", help="text, json or html.")] = Format.TEXT,
+    fmt: Annotated[PostmortemFormat, typer.Option("--format", help="text, json or html.")] = PostmortemFormat.TEXT,
     output: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     archive_only: Annotated[bool, typer.Option(help="Read only the archive, not Temporal.")] = False,
 ) -> None:
@@ -84,19 +94,17 @@ def postmortem(
             await engine.dispose()
 
     found, source = run(work())
-    if fmt is Format.JSON:
+    if fmt is PostmortemFormat.JSON:
         body = (
             "[" + ",\n".join(pm.model_dump_json(indent=2) for pm in found) + "]"
             if every
             else found[-1].model_dump_json(indent=2)
         )
         _write(body, output, None)
-    elif fmt is Format.HTML:
+    elif fmt is PostmortemFormat.HTML:
         for pm in found:
             default = f"postmortem-{account}-{pm.save_id[:8]}.html"
             _write(postmortem_html(pm), output if len(found) == 1 else None, default)
-    elif fmt is Format.CSV:
-        raise fail("csv is for `saves report`; use text, json or html here")
     else:
         _write("\n\n".join(postmortem_text(pm) for pm in found), output, None)
     if source == "archive":
@@ -132,22 +140,23 @@ def report(
     if result.saves == 0:
         err.print(
             "note: no archived saves match; a save is archived when it closes "
-            "(`saves demo history` fills the archive with simulated past saves)"
+            "(`saves demo-history` fills the archive with simulated past saves)"
         )
     if fmt is Format.HTML:
         _write(report_html(result), output, "saves-report.html")
         out.print(contact_answer(result), highlight=False)
+        out.print(HOW_WE_COMPARE, highlight=False)
     elif fmt is Format.CSV:
         _write(report_csv(result), output, None)
     elif fmt is Format.JSON:
         _write(result.model_dump_json(indent=2), output, None)
     else:
-        lines = [f"{result.saves} saves, save rate {result.overall.save_rate_pct}%"]
+        overall = result.overall.save_rate_pct
+        lines = [f"{result.saves} saves, save rate {'-' if overall is None else f'{overall:.0f}%'}"]
         for g in result.by_playbook + result.by_first_contact:
-            lines.append(
-                f"  {g.label:<28} {g.save_rate_pct if g.save_rate_pct is not None else '-':>6}% of {g.decided} decided"
-            )
-        lines.append(contact_answer(result))
+            rate = "-" if g.save_rate_pct is None else f"{g.save_rate_pct:.0f}%"
+            lines.append(f"  {g.label:<28} {rate:>5} of {g.decided} decided")
+        lines += [contact_answer(result), HOW_WE_COMPARE]
         _write("\n".join(lines), output, None)
 
 
@@ -159,25 +168,35 @@ def demo_history(
     """Fill the archive with a season of past saves, so `saves report` has something to say.
 
     Each save is the real workflow, run on Temporal's time-skipping test server (months pass in
-    seconds) against a throwaway copy of the demo CRM; only the archive records are kept. Their
-    dates are the simulation's clock, and people's behaviour follows an illustrative model (later
-    first contact, fewer saves), so the figures are a demo, not your team's.
+    seconds) against a throwaway copy of the demo CRM; only the archive records are kept, dated over
+    the last two quarters (all over before today). People's behaviour follows an illustrative model
+    (later first contact, fewer saves), so the figures are a demo, not your team's.
     """
     import tempfile
 
-    from worker.devtools.simulate import SimulationError, Simulator, season
+    from worker.devtools.simulate import SimulationError, Simulator, into_the_past, season
 
     settings = Settings()
+    log = settings.data_dir / "demo-history.log"
+    configure_logging(settings.log_format, settings.log_level, log_file=log)  # the steps go to the file
 
-    async def work() -> int:
+    async def work() -> tuple[int, int]:
         scenarios = season(saves, seed)
         with tempfile.TemporaryDirectory() as tmp:
             async with Simulator.running(Path(tmp)) as sim:
-                for number, scenario in enumerate(scenarios, start=1):
-                    await sim.run(scenario)
-                    if number % 10 == 0:
-                        out.print(f"{number}/{len(scenarios)} saves simulated")
-                records = await sim.services.archive.records()
+                with Progress(
+                    TextColumn("Simulating past saves"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=out,
+                    transient=False,
+                ) as progress:
+                    bar = progress.add_task("saves", total=len(scenarios))
+                    for scenario in scenarios:
+                        await sim.run(scenario)
+                        progress.advance(bar)
+                records = into_the_past(await sim.services.archive.records(), datetime.now(UTC), seed)
                 engine = make_engine(settings.db_url)
                 try:
                     await create_schema(engine)
@@ -189,10 +208,17 @@ def demo_history(
                         )
                 finally:
                     await engine.dispose()
-        return len(records)
+        return len(scenarios), len(records)
 
     try:
-        count = run(work())
+        simulated, archived = run(work())
     except SimulationError as exc:
         raise fail(str(exc)) from None
-    out.print(f"archived {count} simulated saves in {settings.db_url}. Next: saves report")
+    reopened = archived - simulated
+    extra = f", plus {reopened} that reopened after a relapse" if reopened > 0 else ""
+    out.print(
+        f"Archived {archived} past saves: the {simulated} simulated{extra}, dated over the last two quarters,"
+        f" in {settings.db_url}. Steps logged to {log}. Next: saves report",
+        highlight=False,
+        soft_wrap=True,
+    )

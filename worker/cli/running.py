@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
+from playbook_defs.demo_clock import DEFAULT_SPEED, write_demo_playbooks
+from playbook_defs.durations import clock_words
 from playbook_defs.loader import load_playbooks
 from worker.api.embedded import start_api
 from worker.cli.common import err, out, run
-from worker.demo import load_demo_crm, start_demo_saves
+from worker.demo import DEMO_PLAYBOOK_DIR, load_demo_crm, play_demo, start_demo_saves
 from worker.runtime.connect import connect
 from worker.runtime.crm_sync import ensure_crm_sync_schedule
 from worker.runtime.devserver import DevServer
@@ -19,7 +22,7 @@ from worker.runtime.logs import configure_logging
 from worker.runtime.runner import build_services, build_worker
 from worker.runtime.save_client import SaveClient
 from worker.runtime.schedule import ensure_scan_schedule
-from worker.runtime.settings import Settings
+from worker.runtime.settings import DEFAULT_TEMPORAL_ADDRESS, Settings
 from worker.runtime.visibility import register_search_attributes
 
 app = typer.Typer()
@@ -35,16 +38,28 @@ async def _until_stopped() -> None:
 
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Load the demo CRM and open a save of each playbook.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo CRM and open a save of each playbook, on the demo clock.")
+    ] = False,
+    demo_speed: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="How many times faster the demo clock runs than real time (1440: one demo day per real minute).",
+        ),
+    ] = DEFAULT_SPEED,
     port: Annotated[int, typer.Option(help="Temporal gRPC port of the embedded server.")] = 7233,
 ) -> None:
     """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level, log_file=settings.data_dir / "saves.log")
-    run(_up(settings, demo, port))
+    run(_up(settings, demo, port, demo_speed))
 
 
-async def _up(settings: Settings, demo: bool, port: int) -> None:
+async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SPEED) -> None:
+    if demo:  # the demo's saves run on scaled copies of the playbooks; the files themselves are untouched
+        copies = write_demo_playbooks(settings.data_dir / DEMO_PLAYBOOK_DIR, speed, settings.playbook_dir)
+        settings = settings.model_copy(update={"playbook_dir": copies})
     server = DevServer(settings.data_dir, port=port, ui_port=settings.ui_port)
     out.print(f"Starting Temporal (state in {settings.data_dir / 'temporal.db'}) ...")
     await server.start()
@@ -66,18 +81,54 @@ async def _up(settings: Settings, demo: bool, port: int) -> None:
                 f"  Temporal UI: {server.ui_url}/namespaces/{settings.temporal_namespace}/workflows", soft_wrap=True
             )
             out.print(f"  API: {api_url} (OpenAPI docs at {api_url}/docs)", soft_wrap=True)
+            if server.address != DEFAULT_TEMPORAL_ADDRESS:
+                out.print(
+                    "  Not the default address: in other terminals first run\n"
+                    f"    export SAVES_TEMPORAL_ADDRESS={server.address}",
+                    soft_wrap=True,
+                    highlight=False,
+                )
             out.print("Filter it with the queries from `saves views` (e.g. saves past the 48-hour rule).")
+            player = None
             if demo:
                 await load_demo_crm(services.engine)
-                done = await start_demo_saves(saves)
-                out.print(f"Demo: six saves open ({len(done)} moved along). Try: saves show northwind")
+                done = await start_demo_saves(saves, speed)
+                out.print(
+                    f"[bold]Demo clock: {clock_words(speed)}.[/bold] The demo saves run on copies of the playbooks"
+                    f" in {settings.playbook_dir} with every duration divided by {speed}; the playbook files are"
+                    " unchanged.",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+                out.print(f"Demo: six saves open ({len(done)} moved along). Try: saves show northwind", highlight=False)
+                for line in done:
+                    out.print(f"  [demo day 0] {line}", highlight=False, markup=False, soft_wrap=True)
+                out.print(
+                    f"Within {_real(timedelta(hours=48), speed)} saves break their first-contact rule"
+                    " (saves list --sla-broken); escalations to the executive sponsor follow"
+                    " (saves list --tier enterprise --escalated 2).",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                player = asyncio.create_task(
+                    play_demo(
+                        saves, speed, lambda line: out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+                    )
+                )
             out.print(f"Logs: {settings.data_dir / 'saves.log'}. Press Ctrl-C to stop.")
             await _until_stopped()
+            if player is not None:
+                player.cancel()
             out.print("Stopping ...")
     finally:
         if services is not None:
             await services.engine.dispose()
         server.stop()
+
+
+def _real(demo_time: timedelta, speed: int) -> str:
+    seconds = demo_time.total_seconds() / speed
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:.0f} seconds"
 
 
 @app.command()

@@ -6,11 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worker.cli.common import Account, By, act, out, run
-from workflows.models import (
-    CompleteTask,
-)
-from workflows.save import SaveWorkflow
+from worker.cli.common import Account, By, out, run, save_client
+from workflows.models import CompleteTask, Task
 
 app = typer.Typer(name="task", help="Tasks of a save.", no_args_is_help=True)
 
@@ -24,7 +21,11 @@ def task_complete(
     by: By = None,
 ) -> None:
     """Mark a task done; its escalation ladder stops."""
-    task = run(
-        act(account, SaveWorkflow.complete_task, CompleteTask(task_id=task_id, by=by, note=note, approved=not reject))
-    )
+
+    async def work() -> Task:
+        async with save_client() as saves:
+            request = CompleteTask(task_id=task_id, by=by, note=note, approved=not reject)
+            return await saves.complete_task(account, request)
+
+    task = run(work())
     out.print(f"{task.id}: done")

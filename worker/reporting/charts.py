@@ -40,7 +40,7 @@ def timeline_chart(
 ) -> Markup:
     """One lane per kind of event along the save's life; late things in red; the 48-hour mark."""
     width, left, right, lane_h, top = 960, 110, 20, 34, 26
-    height = top + lane_h * len(LANES) + 24
+    height = top + lane_h * len(LANES) + 24 + LEGEND_H
     span = max((end - start).total_seconds(), 3600.0)
 
     def x(at: datetime) -> float:
@@ -51,8 +51,8 @@ def timeline_chart(
     step = 1 if days <= 14 else 7 if days <= 120 else 30
     for d in range(0, int(days) + 1, step):
         gx = x(start + timedelta(days=d))
-        body.append(f'<line x1="{gx:.1f}" y1="{top - 6}" x2="{gx:.1f}" y2="{height - 20}" stroke="#eee"/>')
-        body.append(f'<text x="{gx:.1f}" y="{height - 6}" text-anchor="middle" fill="#777">day {d}</text>')
+        body.append(f'<line x1="{gx:.1f}" y1="{top - 6}" x2="{gx:.1f}" y2="{height - 20 - LEGEND_H}" stroke="#eee"/>')
+        body.append(f'<text x="{gx:.1f}" y="{height - 6 - LEGEND_H}" text-anchor="middle" fill="#777">day {d}</text>')
     marks = [(timedelta(hours=48), "48 h", "start")]
     if first_contact_limit is not None and first_contact_limit != timedelta(hours=48):
         marks.append(
@@ -62,7 +62,7 @@ def timeline_chart(
         if mark.total_seconds() < span:
             mx = x(start + mark)
             body.append(
-                f'<line x1="{mx:.1f}" y1="{top - 10}" x2="{mx:.1f}" y2="{height - 20}" '
+                f'<line x1="{mx:.1f}" y1="{top - 10}" x2="{mx:.1f}" y2="{height - 20 - LEGEND_H}" '
                 f'stroke="#f9a825" stroke-dasharray="4 3"/>'
             )
             tx = mx + 3 if anchor == "start" else mx - 3
@@ -87,7 +87,33 @@ def timeline_chart(
                 f'<circle cx="{x(e.at):.1f}" cy="{y:.1f}" r="5" fill="{colour}" fill-opacity="0.8">'
                 f"<title>{escape(e.at.strftime('%d %b %H:%M'))}: {escape(e.text)}</title></circle>"
             )
+    body += _legend(left, height - 8)
     return _svg(width, height, body, "Timeline of the save")
+
+
+LEGEND_H = 24
+"""Room under the timeline chart for its legend."""
+
+LEGEND = (
+    ("#1565c0", "happened (opened, sent, escalated)"),
+    ("#2e7d32", "done, kept or decided"),
+    ("#c62828", "late, broken or overdue"),
+)
+
+
+def _legend(x: float, y: float) -> list[str]:
+    """What the colours and the dashed line mean, in one row under the chart."""
+    parts = []
+    for colour, text in LEGEND:
+        parts.append(f'<circle cx="{x:.1f}" cy="{y - 4:.1f}" r="5" fill="{colour}" fill-opacity="0.8"/>')
+        parts.append(f'<text x="{x + 9:.1f}" y="{y:.1f}" fill="#333">{escape(text)}</text>')
+        x += 20 + 6.5 * len(text)
+    parts.append(
+        f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 18:.1f}" y2="{y - 4:.1f}" '
+        'stroke="#f9a825" stroke-dasharray="4 3"/>'
+    )
+    parts.append(f'<text x="{x + 22:.1f}" y="{y:.1f}" fill="#333">48 h mark and first-contact deadline</text>')
+    return parts
 
 
 def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], title: str) -> Markup:

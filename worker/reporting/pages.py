@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from math import sqrt
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from worker.reporting.charts import rate_bars, stacked_bars, timeline_chart
-from worker.reporting.report import SaveReport
+from worker.reporting.report import Group, SaveReport
 from workflows.details import money
 from workflows.postmortem import PostMortem
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-MIN_TO_COMPARE = 5
-"""Decided saves needed on each side of 48 hours before the report answers the question."""
 
 
 def _pct(value: float | None) -> str:
@@ -41,33 +40,77 @@ def postmortem_html(pm: PostMortem) -> str:
     def day(at: datetime) -> str:
         return f"{(at - pm.opened_at).total_seconds() / 86400:.1f}"
 
-    return _env().get_template("postmortem.html.j2").render(pm=pm, f=pm.figures, chart=chart, day=day)
+    contact = _contact_words(
+        pm.figures.first_contact_hours, pm.figures.first_contact_limit_hours, pm.figures.within_48h
+    )
+    return _env().get_template("postmortem.html.j2").render(pm=pm, f=pm.figures, chart=chart, day=day, contact=contact)
+
+
+MIN_TO_COMPARE = 5
+"""Decided saves a bucket needs before the report compares it with the others."""
+
+Z95 = 1.96
+
+
+def wilson(saved: int, n: int) -> tuple[float, float]:
+    """The Wilson 95% interval of a save rate, in percent: where the true rate very likely lies."""
+    if n == 0:
+        return 0.0, 100.0
+    p = saved / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def _interval(g: Group) -> tuple[float, float]:
+    return wilson(g.saved + g.partially_saved, g.decided)
+
+
+HOW_WE_COMPARE = (
+    "The range is a 95% interval (Wilson) for a bucket's true save rate given its n: two buckets differ"
+    f" clearly only when their ranges do not overlap; a bucket with fewer than {MIN_TO_COMPARE} decided saves"
+    " is shown but not compared."
+)
+
+
+_WHEN = {"within_48h": "within 48 h", "2_to_7_days": "in 2-7 days", "over_7_days": "after more than 7 days"}
 
 
 def contact_answer(report: SaveReport) -> str:
-    """The 48-hour question, answered in one sentence from this team's own saves."""
-    fast, mid, slow = (report.by_first_contact[i] for i in range(3))
-    later = mid.decided + slow.decided
-    if fast.save_rate_pct is None or fast.decided < MIN_TO_COMPARE or later < MIN_TO_COMPARE:
-        return (
-            f"Too few decided saves to tell yet: {fast.decided} answered within 48 h, {later} later "
-            f"(at least {MIN_TO_COMPARE} on each side are needed to compare)."
+    """The 48-hour question, answered from this team's own saves, bucket by bucket as the chart shows them."""
+    buckets = report.by_first_contact[:3]
+    parts = []
+    for g in buckets:
+        if g.decided == 0:
+            parts.append(f"{g.label}: no decided saves")
+        elif g.decided < MIN_TO_COMPARE:
+            parts.append(f"{g.label}: {_pct(g.save_rate_pct)} saved (n={g.decided}, too few to compare)")
+        else:
+            low, high = _interval(g)
+            parts.append(f"{g.label}: {_pct(g.save_rate_pct)} saved (n={g.decided}, likely {low:.0f}-{high:.0f}%)")
+    figures = "; ".join(parts) + "."
+    fast, ready = buckets[0], [g for g in buckets if g.decided >= MIN_TO_COMPARE]
+    if fast not in ready or len(ready) < 2:
+        return f"Too few decided saves to tell yet. {figures}"
+    best = max(ready, key=lambda g: g.save_rate_pct or 0.0)
+    if best is fast:
+        later = [g for g in ready if g is not fast]
+        close = [g.label for g in later if _interval(g)[1] >= _interval(fast)[0]]
+        verdict = (
+            "Yes: saves first contacted within 48 h were saved more often than later ones, by more than chance explains"
+            if not close
+            else "Not proven: saves first contacted within 48 h have the highest save rate, but the gap to "
+            + " and ".join(close)
+            + " is within what chance gives with these numbers"
         )
-    later_saved = mid.saved + mid.partially_saved + slow.saved + slow.partially_saved
-    later_rate = 100 * later_saved / later
-    gap = fast.save_rate_pct - later_rate
-    verdict = (
-        "Yes: answering within 48 hours goes with a higher save rate"
-        if gap >= 10
-        else "Not clearly: the save rates are close"
-        if abs(gap) < 10
-        else "No: later answers saved more often"
-    )
-    return (
-        f"{verdict}. Saves whose first customer contact came within 48 h: {_pct(fast.save_rate_pct)} "
-        f"saved (n={fast.decided}); 2-7 days: {_pct(mid.save_rate_pct)} (n={mid.decided}); over 7 days: "
-        f"{_pct(slow.save_rate_pct)} (n={slow.decided})."
-    )
+    elif _interval(fast)[1] < _interval(best)[0]:
+        verdict = f"No: saves first contacted {_WHEN[best.key]} were saved more often than those within 48 h"
+    else:
+        verdict = (
+            f"Not proven: saves first contacted {_WHEN[best.key]} have the highest save rate here, but the gap to"
+            " within 48 h is within what chance gives with these numbers"
+        )
+    return f"{verdict}. {figures}"
 
 
 def report_html(report: SaveReport) -> str:
@@ -97,15 +140,24 @@ def report_html(report: SaveReport) -> str:
             tier_chart=tiers,
             contact_chart=contact,
             answer=contact_answer(report),
+            how_we_compare=HOW_WE_COMPARE,
             tables=tables,
         )
     )
 
 
+def _contact_words(hours: float | None, limit_hours: float, kept: bool | None) -> str:
+    """``after 48 h; first-contact rule (24 h) broken``: the report's 48-hour bucket and the playbook's own rule."""
+    rule = f"first-contact rule ({limit_hours:.0f} h) {'kept' if kept else 'broken' if kept is False else 'pending'}"
+    if hours is None:
+        return f"no contact recorded; {rule}"
+    return f"{'within' if hours <= 48 else 'after'} 48 h; {rule}"
+
+
 def postmortem_text(pm: PostMortem) -> str:
     """The post-mortem for a terminal: header, key figures, the timeline."""
     f = pm.figures
-    rule = "kept" if f.within_48h else "broken" if f.within_48h is False else "pending"
+    contact = _contact_words(f.first_contact_hours, f.first_contact_limit_hours, f.within_48h)
     escalations = ", ".join(f"L{k}: {v}" for k, v in f.escalations_by_level.items()) or "none"
     lines = [
         f"Post-mortem: {pm.account_name} · {pm.playbook_name} v{pm.playbook_version} · "
@@ -119,8 +171,7 @@ def postmortem_text(pm: PostMortem) -> str:
         lines.append(f"Root cause: {pm.root_cause}")
     lines += [
         "",
-        f"  First contact      {_hours(f.first_contact_hours)} (48-hour rule {rule}; playbook limit "
-        f"{f.first_contact_limit_hours:.0f} h)",
+        f"  First contact      {_hours(f.first_contact_hours)} ({contact})",
         f"  Tasks on time      {_pct(f.tasks_on_time_pct)} ({f.tasks_done} done of {f.tasks_created}, "
         f"{f.tasks_overdue} overdue)",
         f"  Escalations        {escalations}",

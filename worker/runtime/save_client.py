@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import Any
 
 from temporalio.client import (
@@ -25,7 +26,8 @@ from activities.save_starter import (
     new_trigger_id,
     workflow_id,
 )
-from workflows.models import SaveState
+from activities.store.sql_crm import SqlCrm
+from workflows.models import CompleteTask, SaveState, Task
 from workflows.save import SaveWorkflow
 
 __all__ = [
@@ -37,9 +39,14 @@ __all__ = [
     "SaveError",
     "TriggerResult",
     "UnknownAccount",
+    "UnknownTask",
     "new_trigger_id",
     "workflow_id",
 ]
+
+
+class UnknownTask(SaveError):
+    """The save has no task by that id; the message suggests close matches."""
 
 
 class SaveClient(SaveStarter):
@@ -56,9 +63,32 @@ class SaveClient(SaveStarter):
         details: str = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
         return details
 
+    async def complete_task(self, account_id: str, request: CompleteTask) -> Task:
+        """Mark a task done; an id the save does not know is :class:`UnknownTask`, with close matches."""
+        state = await self.state(account_id)
+        if request.task_id not in state.tasks:
+            ids = sorted(state.tasks)
+            close = get_close_matches(request.task_id, ids, n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"its tasks: {', '.join(ids) or 'none'}"
+            raise UnknownTask(f"{account_id}'s save has no task {request.task_id!r}; {hint}")
+        task: Task = await self.update(account_id, SaveWorkflow.complete_task, request)
+        return task
+
     async def update(self, account_id: str, update: Any, request: Any) -> Any:
         """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""
         return await self._call(account_id, self.handle(account_id).execute_update(update, request))
+
+    async def _no_save(self, account_id: str) -> SaveError:
+        """Say whether the account exists at all, and suggest close matches when it does not."""
+        if await self.crm.get_account(account_id) is not None:
+            return NoSave(
+                f"{account_id} has no save; one starts on a risk signal"
+                f" (saves trigger {account_id} --kind ...) or from the daily scan"
+            )
+        known = await self.crm.account_ids() if isinstance(self.crm, SqlCrm) else []
+        close = get_close_matches(account_id, known, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; `saves accounts` lists them"
+        return UnknownAccount(f"there is no account {account_id!r} in the CRM{hint}")
 
     async def _call(self, account_id: str, call: Any) -> Any:
         try:
@@ -72,7 +102,7 @@ class SaveClient(SaveStarter):
             raise NotAnswering("the save did not answer in time; is a worker running?") from exc
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
-                raise NoSave(f"no save for account {account_id!r}") from exc
+                raise await self._no_save(account_id) from exc
             if exc.status is RPCStatusCode.FAILED_PRECONDITION:
                 raise Refused(f"the save for {account_id!r} is closed: {exc.message}") from exc
             raise NotAnswering(exc.message) from exc

@@ -13,6 +13,9 @@ from activities.mailer import SmtpSettings
 from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import OwnerRole
 
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+"""Where ``saves up`` runs Temporal by default, and where every command looks unless told otherwise."""
+
 
 class Settings(BaseSettings):
     """Every setting, its environment variable and its default; the README lists them."""
@@ -21,7 +24,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".saves")
     """Where the embedded default keeps its files: the Temporal dev server's database and the CRM."""
-    temporal_address: str = "localhost:7233"
+    temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
     task_queue: str = "save-playbooks"
     temporal_tls: bool = False
