@@ -19,6 +19,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 from workflows.contracts import EmailRequest
 from workflows.models import SaveInput, SaveState
@@ -50,12 +51,16 @@ def _time(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
 
 
-def _decode(payloads: Sequence[Payload], kind: type[T]) -> T | None:
-    """Decode the first payload as ``kind``; None if the shape changed since it was written."""
+async def _decode(converter: DataConverter, payloads: Sequence[Payload], kind: type[T]) -> T | None:
+    """Decode the first payload as ``kind`` (decrypting it with the converter's codec); None if the
+    shape changed since it was written. A missing or wrong key raises: that is not a shape change."""
     if not payloads:
         return None
+    first = list(payloads[:1])
+    if converter.payload_codec is not None:
+        first = await converter.payload_codec.decode(first)
     try:
-        value = pydantic_data_converter.payload_converter.from_payloads(list(payloads), [kind])[0]
+        value = converter.payload_converter.from_payloads(first, [kind])[0]
     except (ValidationError, ValueError, TypeError):
         return None
     return value if isinstance(value, kind) else None
@@ -101,7 +106,8 @@ class RunFacts:
         )
 
 
-def parse_run(history: WorkflowHistory) -> RunFacts:
+async def parse_run(history: WorkflowHistory, converter: DataConverter = pydantic_data_converter) -> RunFacts:
+    """The facts of one run; ``converter`` decrypts its payloads (the history itself stays as it came)."""
     events: Sequence[HistoryEvent] = history.events
     if not events or not events[0].HasField("workflow_execution_started_event_attributes"):
         raise HistoryError(f"history of {history.workflow_id} does not start with a workflow start")
@@ -110,7 +116,7 @@ def parse_run(history: WorkflowHistory) -> RunFacts:
         workflow_id=history.workflow_id,
         run_id=started.original_execution_run_id or history.run_id,
         started_at=_time(events[0].event_time),
-        start=_decode(started.input.payloads, SaveInput),
+        start=await _decode(converter, started.input.payloads, SaveInput),
         previous_run_id=started.continued_execution_run_id or None,
         ended_at=None,
         ended_as="running",
@@ -122,11 +128,11 @@ def parse_run(history: WorkflowHistory) -> RunFacts:
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
             if name == "send_email":
-                mail = _decode(attrs.input.payloads, EmailRequest)
+                mail = await _decode(converter, attrs.input.payloads, EmailRequest)
                 if mail is not None:
                     facts.emails.append(EmailEvent(at=_time(event.event_time), template=mail.template, to=str(mail.to)))
             elif name == ARCHIVE_ACTIVITY:
-                facts.final = _decode(attrs.input.payloads, ArchiveRequest) or facts.final
+                facts.final = await _decode(converter, attrs.input.payloads, ArchiveRequest) or facts.final
     last = events[-1]
     for attr, label in _ENDINGS.items():
         if last.HasField(attr):  # type: ignore[arg-type]
@@ -136,7 +142,7 @@ def parse_run(history: WorkflowHistory) -> RunFacts:
 
 async def fetch_run(client: Client, workflow_id: str, run_id: str | None) -> RunFacts:
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    return parse_run(history)
+    return await parse_run(history, client.data_converter)
 
 
 async def fetch_save_runs(

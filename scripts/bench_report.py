@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.save_history import postmortem_of
 from activities.store.crm_import import AccountEntry, CrmFile, OwnerEntry, import_crm
@@ -42,6 +42,7 @@ from worker.devtools.servers import free_port
 from worker.reporting.pages import report_html
 from worker.reporting.postmortem_source import _runs
 from worker.reporting.report import Filters, build_report
+from worker.runtime.codec import data_converter, new_key
 from worker.runtime.devserver import DevServer
 from worker.runtime.runner import build_services, build_worker
 from worker.runtime.save_client import SaveClient, SaveError
@@ -127,10 +128,12 @@ async def main(n: int, concurrency: int) -> None:
         data = Path(tmp)
         server = DevServer(data, port=free_port(), ui_port=free_port())
         await server.start()
-        settings = Settings(data_dir=data, temporal_address=server.address, smtp_host=None)
+        settings = Settings(
+            data_dir=data, temporal_address=server.address, smtp_host=None, encryption_keys=SecretStr(new_key())
+        )
         services = await build_services(settings)
         try:
-            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+            client = await Client.connect(server.address, data_converter=data_converter(settings))
             await register_search_attributes(client)
             await import_crm(services.engine, accounts(n))
             queue = f"bench-{uuid.uuid4().hex[:6]}"

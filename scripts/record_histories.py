@@ -7,6 +7,7 @@ Histories are append-only: run it once per release, into a new folder; it refuse
 that exists. ``tests/test_replay.py`` replays every recorded history (every release) with the current
 ``SaveWorkflow``, so a release that would break saves started on an earlier one fails CI. A change to
 the workflow's commands goes behind ``workflow.patched(...)`` so the old histories keep replaying.
+Payloads are encrypted with the fixed test key in ``tests/codec_keys.py``, as production's are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playbook_defs.vocabulary import OutcomeKind
+from tests import codec_keys
 from worker.devtools.simulate import ACCOUNTS, Scenario, Simulator
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "histories"
@@ -41,7 +43,7 @@ async def main(release: str) -> None:
     out.mkdir(parents=True)
     seen: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
-        async with Simulator.running(Path(tmp)) as sim:
+        async with Simulator.running(Path(tmp), codec_keys.converter()) as sim:
             for scenario in scenarios():
                 account = await sim.run(scenario)
                 runs = [r for r in await sim.runs_of(account) if r.run_id not in seen]

@@ -36,6 +36,7 @@ from playbook_defs.loader import load_playbooks  # noqa: E402
 from worker.demo import load_demo_crm, play_demo, start_demo_saves  # noqa: E402
 from worker.devtools.eventually import eventually  # noqa: E402
 from worker.devtools.servers import free_port  # noqa: E402
+from worker.runtime.codec import ensure_key_file  # noqa: E402
 from worker.runtime.connect import connect  # noqa: E402
 from worker.runtime.devserver import DevServer  # noqa: E402
 from worker.runtime.listing import SaveFilter, list_saves  # noqa: E402
@@ -196,6 +197,7 @@ async def main(out_dir: Path, chromium: str) -> None:
         await server.start()
         services = None
         try:
+            ensure_key_file(settings)  # payloads are encrypted, as with saves up
             client = await connect(settings)
             services = await build_services(settings)
             async with build_worker(client, settings.task_queue, services.activities()):

@@ -3,6 +3,7 @@ in ``tests/fixtures/`` (one module per kind of server)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
+from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from tests import codec_keys
 from tests.harness import Harness, SmtpSink
 from worker.devtools.servers import free_port
 from worker.runtime.settings import Settings
@@ -19,6 +22,9 @@ from worker.runtime.settings import Settings
 Sink = TypeVar("Sink", bound=SmtpSink)
 
 pytest_plugins = ["tests.fixtures.time_skipping", "tests.fixtures.dev_server"]
+
+os.environ.setdefault("SAVES_ENCRYPTION_KEYS", codec_keys.TEST_KEYS)
+"""Every ``saves`` process and ``Settings()`` a test makes encrypts with the test key, as production would."""
 
 
 @contextmanager
@@ -47,6 +53,7 @@ def settings(tmp_path: Path, smtp: SmtpSink) -> Settings:
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
         email_from="Customer Success <cs@ourco.example.com>",
+        encryption_keys=SecretStr(codec_keys.TEST_KEYS),
     )
 
 

@@ -25,7 +25,6 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -240,7 +239,7 @@ async def test_the_ui_shows_summary_and_current_details(scenario: Scenario) -> N
 
 
 async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> None:
-    converter = pydantic_data_converter.payload_converter
+    converter = scenario.client.data_converter  # summaries are payloads: encrypted like the rest
     summaries: dict[str, list[str]] = {"timer": [], "activity": []}
     for account in SIX:  # the current run of each: save, recovery and exit phases
         history = await scenario.client.get_workflow_handle(workflow_id(account)).fetch_history()
@@ -252,7 +251,7 @@ async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> Non
             else:
                 continue
             payload = event.user_metadata.summary
-            summaries[kind].append(converter.from_payload(payload, str) if payload.data else "")
+            summaries[kind].append((await converter.decode([payload], [str]))[0] if payload.data else "")
     assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 20
     assert "" not in summaries["timer"] and "" not in summaries["activity"]
     # bluepeak's 48-hour window is still open (a 3-second window may pass before its timer would start)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RootCauseCategory, TriggerKind
+from tests import codec_keys
 from tests.harness import Harness
 from worker.devtools.servers import time_skipping_server
 from worker.devtools.steps import work_open_steps
@@ -160,7 +161,7 @@ async def test_once_temporal_forgot_a_save_the_post_mortem_comes_from_the_archiv
     await harness.result("bluepeak")
     from_history = await one(harness, "bluepeak")
 
-    async with time_skipping_server() as empty:  # a Temporal whose retention dropped the save
+    async with time_skipping_server(codec_keys.converter()) as empty:  # a Temporal whose retention dropped the save
         found, source = await postmortems(empty.client, harness.services.archive, "bluepeak")
     assert source == "archive" and len(found) == 1
     assert found[0].save_id == from_history.save_id and found[0].figures == from_history.figures

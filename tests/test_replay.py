@@ -4,7 +4,10 @@ new activity or timer, a reordered step) fails here instead of breaking saves al
 production; the same change behind ``workflow.patched`` replays.
 
 Histories are append-only: a release adds ``tests/histories/<release>/`` beside the old ones
-(``python scripts/record_histories.py <release>``) and never rewrites them.
+(``python scripts/record_histories.py <release>``) and never rewrites them. The ones at the top of
+``tests/histories/`` are plaintext (from before the payload codec); ``encrypted/`` and the releases
+since are encrypted with the test key (``tests/codec_keys.py``). All replay through the project's
+data converter, which decrypts what is encrypted and passes plaintext through.
 """
 
 from __future__ import annotations
@@ -14,25 +17,31 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
+from tests import codec_keys
 from tests.replay_changed import SaveWithAnExtraTimer, SaveWithAPatchedTimer
+from worker.runtime.codec import ENCODING
 from workflows.ids import save_workflow_id
 from workflows.save import SaveWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").rglob("*.json"))
+ENCRYPTED = sorted((Path(__file__).resolve().parent / "histories" / "encrypted").glob("*.json"))
 
 
-async def _histories() -> AsyncIterator[WorkflowHistory]:
-    for path in HISTORIES:
+async def _histories(paths: list[Path]) -> AsyncIterator[WorkflowHistory]:
+    for path in paths:
         yield WorkflowHistory.from_json(save_workflow_id(path.stem), path.read_text(encoding="utf-8"))
 
 
-async def _failures(workflow_class: type) -> dict[str, str]:
+async def _failures(
+    workflow_class: type, paths: list[Path] = HISTORIES, converter: DataConverter | None = None
+) -> dict[str, str]:
     """File name -> replay error, for every recorded history that does not replay."""
-    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
-    results = await replayer.replay_workflows(_histories(), raise_on_replay_failure=False)
-    by_run = {save_workflow_id(p.stem): p.name for p in HISTORIES}
+    replayer = Replayer(workflows=[workflow_class], data_converter=converter or codec_keys.converter())
+    results = await replayer.replay_workflows(_histories(paths), raise_on_replay_failure=False)
+    by_run = {save_workflow_id(p.stem): p.name for p in paths}
     failed: dict[str, str] = {}
     for run_id, error in results.replay_failures.items():
         failed[run_id] = f"{error}"
@@ -75,3 +84,16 @@ async def test_a_non_deterministic_change_fails_the_gate() -> None:
 async def test_the_same_change_behind_a_patch_replays_every_recorded_save() -> None:
     """The procedure for a command change: saves recorded before it still replay after it."""
     assert await _failures(SaveWithAPatchedTimer) == {}
+
+
+async def test_encrypted_recordings_replay_through_the_codec() -> None:
+    assert len(ENCRYPTED) >= 4, "the encrypted recordings in tests/histories/encrypted/ are missing"
+    for path in ENCRYPTED:
+        history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+        started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        assert started.metadata["encoding"] == ENCODING, f"{path.name} is not encrypted"
+    assert await _failures(SaveWorkflow, ENCRYPTED) == {}
+    without_the_key = await _failures(SaveWorkflow, ENCRYPTED, pydantic_data_converter)
+    assert len(without_the_key) == len(ENCRYPTED)  # the codec really is in the replay path
+    changed = await _failures(SaveWithAnExtraTimer, ENCRYPTED)
+    assert len(changed) == len(ENCRYPTED)

@@ -6,6 +6,7 @@ curl-style trigger starts one more save, which ``saves show`` explains; Ctrl-C s
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import queue
@@ -109,6 +110,7 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
     }
     env.pop("SAVES_WEBHOOK_SECRET", None)
     env.pop("SAVES_DATA_DIR", None)
+    env.pop("SAVES_ENCRYPTION_KEYS", None)  # saves up makes its own key
     up = subprocess.Popen(
         [*CLI, "up", "--demo", "--demo-speed", str(SPEED), "--port", str(port)],
         cwd=tmp_path,
@@ -134,6 +136,29 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
         assert await _running_saves(client, DEMO_SAVES) == DEMO_SAVES
         data = tmp_path / ".saves"
         assert (data / "temporal.db").exists() and (data / "crm.db").exists()
+
+        # Customer data reaches the dev server encrypted with the key saves up made; the UI is
+        # pointed at the codec server, which decrypts for a browser on this machine.
+        assert oct((data / "encryption_keys").stat().st_mode)[-3:] == "600"
+        history = await client.get_workflow_handle("save-northwind").fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        assert started.metadata["encoding"] == b"binary/encrypted" and b"demo-northwind" not in started.data
+        with urllib.request.urlopen(f"http://localhost:{ui_port}/api/v1/settings", timeout=10) as page:
+            codec_endpoint = json.loads(page.read())["Codec"]["Endpoint"]
+        assert codec_endpoint == f"http://127.0.0.1:{api_port}/codec"
+        ui_origin = {"Origin": f"http://localhost:{ui_port}"}
+        async with httpx.AsyncClient(timeout=30) as http:
+            pre = await http.options(
+                f"{codec_endpoint}/decode", headers={**ui_origin, "Access-Control-Request-Method": "POST"}
+            )
+            assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == ui_origin["Origin"]
+            wire = {"metadata": {k: base64.b64encode(v).decode() for k, v in started.metadata.items()}}
+            codec_body = {"payloads": [{**wire, "data": base64.b64encode(started.data).decode()}]}
+            decoded = await http.post(
+                f"{codec_endpoint}/decode", json=codec_body, headers={**ui_origin, "X-Namespace": "default"}
+            )
+            assert decoded.status_code == 200, decoded.text
+            assert b"demo-northwind" in base64.b64decode(decoded.json()["payloads"][0]["data"])
 
         # A CRM webhook, signed as the README shows, starts a seventh save.
         base = api_line.split("API: ")[1].split()[0]

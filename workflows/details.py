@@ -1,6 +1,9 @@
 """Plain-words views of a save: the static summary and the current details in markdown.
 
-The Temporal UI shows both on the workflow page; ``saves show`` prints the same text.
+The Temporal UI shows both on the workflow page; ``saves show`` prints the same text. Both are
+user metadata that anyone with UI access reads, so they carry ids, roles, enums, numbers, dates
+and the company name, never a person's name or email nor free text people typed (a commitment,
+a help request, an outcome's reason may name someone): those show as their ids.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from playbook_defs.durations import clock_words
-from workflows.models import CommitmentStatus, SaveState, TaskStatus
+from workflows.models import CommitmentStatus, SaveState, TaskSource, TaskStatus
 from workflows.rules import open_deadlines, overdue, when
 from workflows.triage import triage_line
 from workflows.wording import role, rule_name
@@ -25,6 +28,21 @@ def money(amount: float) -> str:
 def static_summary(playbook_name: str, account_name: str, arr: float, tier: str) -> str:
     """One line for the workflow list: ``Budget save · Acme · $120k ARR · enterprise``."""
     return f"{playbook_name} · {account_name} · {money(arr)} ARR · {tier.replace('_', ' ')}"
+
+
+_TYPED_TASKS = {TaskSource.HELP: "Help request", TaskSource.APPROVAL: "Approval"}
+"""Tasks whose titles carry what a person typed."""
+
+
+def label(state: SaveState, item: str, title: str) -> str:
+    """``title`` when it comes from the playbook; the item's kind and id when people wrote it."""
+    kind, _, ident = item.partition("/")
+    if kind == "commitment":
+        return f"Commitment {ident}"
+    task = state.tasks.get(ident) if kind == "task" else None
+    if task is not None and task.source in _TYPED_TASKS:
+        return f"{_TYPED_TASKS[task.source]} {task.id}"
+    return title
 
 
 def current_details(state: SaveState, now: datetime) -> str:
@@ -54,7 +72,9 @@ def current_details(state: SaveState, now: datetime) -> str:
     deadlines = open_deadlines(state)
     if deadlines:
         nxt = deadlines[0]
-        lines.append(f"**Next deadline:** {nxt.title} ({role(nxt.owner)}) by {when(nxt.due_at)}")
+        lines.append(
+            f"**Next deadline:** {label(state, nxt.item, nxt.title)} ({role(nxt.owner)}) by {when(nxt.due_at)}"
+        )
     late = overdue(state, now)
     if late:
         lines.append("")
@@ -63,7 +83,7 @@ def current_details(state: SaveState, now: datetime) -> str:
         for d in late:
             levels = state.escalations_for(d.item)
             told = f"; escalated to {', '.join(role(e.to) for e in levels)}" if levels else ""
-            lines.append(f"- {d.title} ({role(d.owner)}): overdue since {when(d.due_at)}{told}")
+            lines.append(f"- {label(state, d.item, d.title)} ({role(d.owner)}): overdue since {when(d.due_at)}{told}")
     open_commitments = [
         c for c in state.commitments if c.status in (CommitmentStatus.OPEN, CommitmentStatus.AWAITING_APPROVAL)
     ]
@@ -73,7 +93,7 @@ def current_details(state: SaveState, now: datetime) -> str:
         lines.append("")
         for c in open_commitments:
             lines.append(
-                f"- {c.what} ({role(c.owner)}), due {when(c.due_at)}"
+                f"- Commitment {c.id} ({role(c.owner)}), due {when(c.due_at)}"
                 + (" — awaiting approval" if c.status is CommitmentStatus.AWAITING_APPROVAL else "")
             )
     if state.escalations:
@@ -81,20 +101,19 @@ def current_details(state: SaveState, now: datetime) -> str:
         lines.append(f"**Escalations fired:** {len(state.escalations)}")
         lines.append("")
         for e in state.escalations[-5:]:
-            lines.append(f"- level {e.level} to {role(e.to)}: {e.title} ({when(e.at)})")
+            lines.append(f"- level {e.level} to {role(e.to)}: {label(state, e.item, e.title)} ({when(e.at)})")
     open_tasks = [t for t in state.tasks.values() if t.status is TaskStatus.OPEN]
     if open_tasks:
         lines.append("")
         lines.append(f"**Open tasks:** {len(open_tasks)}")
         lines.append("")
         for t in open_tasks[:8]:
-            lines.append(f"- `{t.id}` {t.title} ({role(t.owner)}), due {when(t.due_at)}")
+            lines.append(f"- `{t.id}` {label(state, 'task/' + t.id, t.title)} ({role(t.owner)}), due {when(t.due_at)}")
     if state.outcome is not None:
         o = state.outcome
         lines.append("")
         lines.append(
-            f"**Outcome:** {o.kind.value.replace('_', ' ')} on {when(o.at)}"
-            f" · ARR retained {money(o.arr_retained)} · {o.reason}"
+            f"**Outcome:** {o.kind.value.replace('_', ' ')} on {when(o.at)} · ARR retained {money(o.arr_retained)}"
         )
     if state.recovery is not None:
         r = state.recovery

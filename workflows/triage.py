@@ -151,12 +151,13 @@ def exit_reason(decision: TriageDecision | None) -> str:
 
 
 def triage_line(decision: TriageDecision, now: datetime) -> str:
-    """The triage as the save's details show it, with the override window while it is open."""
+    """The triage as the save's details show it, with the override window while it is open; not
+    who overrode or confirmed it (the details are metadata everyone with UI access reads)."""
     text = f"**Triage:** {ZONE_WORDS[decision.zone]}, {decision.strategy.value} ({decision.path.value} path)"
     if decision.override is not None:
-        text += f", overridden by {decision.override.by}"
+        text += ", overridden by a CS manager"
     elif decision.confirmed_by is not None:
-        text += f", confirmed by {decision.confirmed_by}"
+        text += ", confirmed"
     elif now <= decision.window_closes_at:
         text += f"; a CS manager may override until {decision.window_closes_at:%a %d %b %H:%M UTC}"
     return text

@@ -17,11 +17,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
 
 from activities.store.idempotency import IdempotencyStore
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN, RiskColour, Stage
 from worker.api import hubspot_webhook
+from worker.api.codec import CodecAccess, CodecEndpoints
 from worker.api.gate import Idempotent, SignedRequests
 from worker.api.models import (
     CompleteTaskBody,
@@ -97,6 +99,8 @@ def create_app(
     lifespan: Any = None,
     hubspot_app_secret: str | None = None,
     hubspot_webhook_url: str | None = None,
+    codec: PayloadCodec | None = None,
+    codec_access: CodecAccess | None = None,
 ) -> FastAPI:
     """The API over ``saves``, remembering answers in the SQL store behind ``engine``; or, with
     ``lifespan``, over the client and engine it puts in ``app.state.saves`` and ``app.state.engine``
@@ -128,6 +132,8 @@ def create_app(
     app.include_router(hubspot_webhook.router)
     app.add_middleware(Idempotent, store_of=lambda: _store(app))
     app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body)
+    if codec is not None:  # outermost: the codec paths have their own authorization, not the signature
+        app.add_middleware(CodecEndpoints, codec=codec, access=codec_access or CodecAccess())
     return app
 
 

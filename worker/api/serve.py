@@ -19,6 +19,8 @@ from activities.store.idempotency import IdempotencyStore
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.loader import load_playbooks
 from worker.api.app import create_app
+from worker.api.codec import CodecAccess
+from worker.runtime.codec import data_converter
 from worker.runtime.connect import connect
 from worker.runtime.crm_choice import make_crm
 from worker.runtime.save_client import SaveClient
@@ -107,4 +109,6 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
         lifespan=lifespan,
         hubspot_app_secret=settings.hubspot_secret,
         hubspot_webhook_url=settings.hubspot_webhook_url,
+        codec=data_converter(settings).payload_codec,
+        codec_access=CodecAccess.from_settings(settings),
     )

@@ -18,6 +18,7 @@ from worker.cli import (
     commitments,
     crm,
     db,
+    keys,
     playbooks,
     postmortem,
     running,
@@ -60,10 +61,25 @@ app = _Saves(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # click's plain help: a flag reads as a flag (rich help gives every bool a <bool>)
 )
-for module in (running, saves, views, accounts, postmortem, api, crm, tasks, commitments, playbooks, db, scan, triage):
+for module in (
+    running,
+    saves,
+    views,
+    accounts,
+    postmortem,
+    api,
+    crm,
+    tasks,
+    commitments,
+    playbooks,
+    db,
+    keys,
+    scan,
+    triage,
+):
     app.add_typer(module.app)
 
-_OFFLINE = {"up", "playbooks", "sign", "crm", "db", "report", "demo-history", "accounts", "views"}
+_OFFLINE = {"up", "playbooks", "sign", "crm", "db", "report", "demo-history", "accounts", "views", "keys"}
 """Commands that do not talk to a Temporal server (or, like ``up``, start their own)."""
 
 

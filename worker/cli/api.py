@@ -11,6 +11,7 @@ import uvicorn
 
 from worker.api.secrets import NoSecretError, webhook_secrets
 from worker.api.signature import HEADER, sign
+from worker.runtime.codec import EncryptionSettingsError
 from worker.runtime.logs import configure_logging
 from worker.runtime.settings import Settings
 
@@ -35,7 +36,11 @@ def api(
 
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    app = production_app(settings, _secrets(settings))
+    try:
+        app = production_app(settings, _secrets(settings))
+    except EncryptionSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         app, host=host or settings.api_host, port=port or settings.api_port, log_level=settings.log_level.lower()
     )

@@ -17,6 +17,7 @@ from activities.store.db import create_schema, make_engine
 from activities.store.sql_crm import SqlCrm
 from playbook_defs.errors import describe
 from playbook_defs.loader import PlaybookError, load_playbooks
+from worker.runtime.codec import EncryptionSettingsError, PayloadKeyError
 from worker.runtime.connect import ConnectionSettingsError, connect
 from worker.runtime.crm_choice import CrmSettingsError, make_crm
 from worker.runtime.devserver import DevServerError
@@ -52,6 +53,8 @@ def run(work: Awaitable[T]) -> T:
         ConnectionSettingsError,
         CrmSettingsError,
         HistoryError,
+        EncryptionSettingsError,
+        PayloadKeyError,
     ) as exc:
         raise fail(str(exc)) from None
     except RuntimeError as exc:

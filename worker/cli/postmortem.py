@@ -18,6 +18,7 @@ from worker.cli.common import err, fail, out, run
 from worker.reporting.pages import HOW_WE_COMPARE, contact_answer, postmortem_html, postmortem_text, report_html
 from worker.reporting.postmortem_source import postmortems, split_target
 from worker.reporting.report import Filters, SaveReport, build_report, report_csv
+from worker.runtime.codec import data_converter
 from worker.runtime.connect import connect
 from worker.runtime.logs import configure_logging
 from worker.runtime.save_client import SaveError
@@ -183,7 +184,7 @@ def demo_history(
     async def work() -> tuple[int, int]:
         scenarios = season(saves, seed)
         with tempfile.TemporaryDirectory() as tmp:
-            async with Simulator.running(Path(tmp)) as sim:
+            async with Simulator.running(Path(tmp), data_converter(settings)) as sim:
                 with Progress(
                     TextColumn("Simulating past saves"),
                     BarColumn(),

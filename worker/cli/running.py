@@ -12,9 +12,10 @@ import typer
 from playbook_defs.demo_clock import DEFAULT_SPEED, write_demo_playbooks
 from playbook_defs.durations import clock_words
 from playbook_defs.loader import load_playbooks
-from worker.api.embedded import start_api
+from worker.api.embedded import embedded_codec, start_api
 from worker.cli.common import err, out, run
 from worker.demo import DEMO_PLAYBOOK_DIR, load_demo_crm, play_demo, start_demo_saves
+from worker.runtime.codec import ensure_key_file
 from worker.runtime.connect import connect
 from worker.runtime.crm_sync import ensure_crm_sync_schedule
 from worker.runtime.devserver import DevServer
@@ -60,7 +61,11 @@ async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SP
     if demo:  # the demo's saves run on scaled copies of the playbooks; the files themselves are untouched
         copies = write_demo_playbooks(settings.data_dir / DEMO_PLAYBOOK_DIR, speed, settings.playbook_dir)
         settings = settings.model_copy(update={"playbook_dir": copies})
-    server = DevServer(settings.data_dir, port=port, ui_port=settings.ui_port)
+    key_path = ensure_key_file(settings)
+    settings, codec_endpoint = embedded_codec(settings)
+    server = DevServer(settings.data_dir, port=port, ui_port=settings.ui_port, codec_endpoint=codec_endpoint)
+    if key_path is not None:
+        out.print(f"Payload key: {key_path} (customer data is encrypted before it reaches Temporal)", soft_wrap=True)
     out.print(f"Starting Temporal (state in {settings.data_dir / 'temporal.db'}) ...")
     await server.start()
     settings = settings.model_copy(update={"temporal_address": server.address})

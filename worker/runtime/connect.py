@@ -1,4 +1,4 @@
-"""Connecting to Temporal with the settings, always with the pydantic data converter.
+"""Connecting to Temporal with the settings, always with the project's data converter (pydantic + codec).
 
 Three ways to say where the cluster is, from the least to the most specific:
 the defaults (a local dev server), a profile of Temporal's own client configuration file
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import TLSConfig
 
+from worker.runtime.codec import data_converter
 from worker.runtime.settings import Settings
 
 
@@ -99,11 +99,12 @@ def connect_options(settings: Settings) -> ConnectOptions:
 
 async def connect(settings: Settings) -> Client:
     options = connect_options(settings)
+    converter = data_converter(settings)  # a missing key fails here, before any payload is written
     return await Client.connect(
         options.address,
         namespace=options.namespace,
         tls=options.tls,
         api_key=options.api_key,
         rpc_metadata=options.rpc_metadata,
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
     )

@@ -35,10 +35,14 @@ def _in_use(port: int) -> bool:
 class DevServer:
     """``temporal server start-dev`` with its state in a file and the Web UI on ``ui_port``."""
 
-    def __init__(self, data_dir: Path, port: int = 7233, ui_port: int = 8233) -> None:
+    def __init__(
+        self, data_dir: Path, port: int = 7233, ui_port: int = 8233, codec_endpoint: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.ui_port = ui_port
+        self.codec_endpoint = codec_endpoint
+        """The codec server the Web UI sends payloads to for decoding (``.../codec``)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +76,7 @@ class DevServer:
                 "--log-level",
                 "error",
                 "--ui-disable-news-fetch",
+                *(["--ui-codec-endpoint", self.codec_endpoint] if self.codec_endpoint else []),
                 *cli_flags(),
             ],
             stdout=log,

@@ -98,6 +98,30 @@ class Settings(BaseSettings):
     api_remember_days: int = 7
     """How long the API remembers answers to idempotent requests (senders stop redelivering by then)."""
 
+    encryption: Literal["on", "off"] = "on"
+    """``off`` is the only way to send payloads to Temporal in plaintext (tests of old histories, debugging)."""
+    encryption_keys: SecretStr | None = None
+    """Payload keys as ``id:base64key`` pairs, comma-separated; the first encrypts, all decrypt.
+    Unset: ``encryption_key_file``, else the key file ``saves up`` wrote to ``data_dir/encryption_keys``."""
+    encryption_key_file: Path | None = None
+    """A file of ``id:base64key`` lines (the first encrypts), e.g. a mounted secret."""
+    codec_token: SecretStr | None = None
+    """Bearer token(s) the codec server (``/codec/encode``, ``/codec/decode``) accepts; comma-separated
+    while rotating."""
+    codec_origins: str | None = None
+    """Browser origins allowed to call the codec server, comma-separated; default the embedded UI
+    (``http://localhost:{ui_port}``)."""
+    codec_jwks_url: str | None = None
+    """JWKS of the identity provider whose access tokens the Temporal UI passes ("pass the user access
+    token"); set, the codec server also accepts those tokens (checked as JWTs)."""
+    codec_jwt_issuer: str | None = None
+    codec_jwt_audience: str | None = None
+    codec_jwt_allow: str | None = None
+    """Who may decode with a UI token: emails or ``@domain``s, comma-separated (the token's ``email``, else ``sub``)."""
+    codec_allow_loopback: bool = False
+    """Let the codec server answer unauthenticated calls from this machine (``saves up`` sets it: the
+    embedded UI cannot send a token)."""
+
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
