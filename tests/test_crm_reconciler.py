@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.store import crm_inbound
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
@@ -30,8 +29,8 @@ async def crm_signals(h: Harness, account: str) -> list[InboundEvent]:
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             attrs = e.workflow_execution_signaled_event_attributes
             if attrs.signal_name == CRM_EVENT_SIGNAL:
-                payload = attrs.input.payloads[0]
-                events.append(pydantic_data_converter.payload_converter.from_payload(payload, InboundEvent))
+                (event,) = await h.client.data_converter.decode([attrs.input.payloads[0]], [InboundEvent])
+                events.append(event)
     return events
 
 
