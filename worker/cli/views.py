@@ -54,7 +54,7 @@ def _table(rows: list[SaveRow], now: datetime) -> Table:
         "owner": lambda r: r.owner or "",
         "ARR": lambda r: money(r.arr) if r.arr is not None else "",
         "overdue": lambda r: f"[red]{r.overdue_count}[/red]" if r.overdue_count else "",
-        "48h rule": lambda r: "[red]broken[/red]" if r.first_contact_broken else "",
+        "first contact": lambda r: "[red]rule broken[/red]" if r.first_contact_broken else "",
         "escalated": lambda r: f"level {r.escalation_level}" if r.escalation_level else "",
         "outcome": lambda r: (r.outcome or "").replace("_", " "),
         "next deadline": lambda r: _moment(r.next_deadline, now),
