@@ -6,11 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.crm import CrmAdapter, Person
 from activities.logs import activity_log
-from activities.mailer import EmailRenderer, SmtpDelivery
-from activities.store.outbox import Outbox, Outgoing
+from activities.mailer import EmailRenderer, EmailUnusable, SmtpDelivery
+from activities.store.outbox import OUTCOME_UNKNOWN, EmailRefused, EmailUncertain, Outbox, Outgoing
 from playbook_defs.schema import CUSTOMER, Recipient
 from playbook_defs.vocabulary import OwnerRole
 from workflows.contracts import (
@@ -21,6 +22,13 @@ from workflows.contracts import (
     EscalationRequest,
     SaveRef,
 )
+
+EMAIL_UNCERTAIN = "EmailUncertain"
+"""Error type: the relay had the message but its answer was lost; it may have been delivered."""
+EMAIL_REFUSED = "EmailRefused"
+"""Error type: the relay refused the email for good (5xx)."""
+EMAIL_UNUSABLE = "EmailUnusable"
+"""Error type: the email cannot be built (template error, invalid address)."""
 
 
 class EmailActivities:
@@ -46,6 +54,36 @@ class EmailActivities:
         }
 
     async def _send(
+        self, key: str, save: SaveRef, template: str, to: Recipient, extra: dict[str, Any], at: Any
+    ) -> EmailReceipt:
+        """Send once, turning every failure retrying cannot fix into a non-retryable error."""
+        try:
+            receipt = await self._send_once(key, save, template, to, extra, at)
+        except EmailUncertain as exc:
+            raise ApplicationError(
+                f"email {key}: {exc}; it may have been delivered, so it is not resent by itself "
+                "(an operator resends it: saves crm outbox resend ID)",
+                type=EMAIL_UNCERTAIN,
+                non_retryable=True,
+            ) from exc
+        except EmailRefused as exc:
+            raise ApplicationError(f"email {key}: {exc}", type=EMAIL_REFUSED, non_retryable=True) from exc
+        except EmailUnusable as exc:
+            raise ApplicationError(f"email {key}: {exc}", type=EMAIL_UNUSABLE, non_retryable=True) from exc
+        if receipt.status in OUTCOME_UNKNOWN:
+            raise ApplicationError(
+                f"email {key} is {receipt.status}: an earlier attempt lost the relay's answer after sending it; "
+                "not resent by itself (an operator resends it: saves crm outbox resend ID)",
+                type=EMAIL_UNCERTAIN,
+                non_retryable=True,
+            )
+        if receipt.status == "failed":
+            raise ApplicationError(
+                f"email {key}: the relay refused it for good", type=EMAIL_REFUSED, non_retryable=True
+            )
+        return receipt
+
+    async def _send_once(
         self, key: str, save: SaveRef, template: str, to: Recipient, extra: dict[str, Any], at: Any
     ) -> EmailReceipt:
         recipient = await self._recipient(save.account_id, to)

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 _UNITS = {
     "w": timedelta(weeks=1),
@@ -15,6 +15,9 @@ _UNITS = {
     "m": timedelta(minutes=1),
     "s": timedelta(seconds=1),
 }
+MAX_DURATION = timedelta(days=5 * 365 + 1)
+"""The longest wait a playbook or a person may ask for: five years. Anything longer is a typo, and
+added to a date it would leave the calendar (``date value out of range``)."""
 _PART = re.compile(r"(\d+)([wdhms])")
 _WHOLE = re.compile(r"(?:\d+[wdhms])+")
 
@@ -39,9 +42,18 @@ def parse_duration(value: Any) -> Any:
     if not _WHOLE.fullmatch(text):
         raise ValueError(f"unparseable duration {value!r}; write it like 90m, 48h, 7d or 2w")
     total = timedelta(0)
-    for amount, unit in _PART.findall(text):
-        total += int(amount) * _UNITS[unit]
+    try:
+        for amount, unit in _PART.findall(text):
+            total += int(amount) * _UNITS[unit]
+    except OverflowError:
+        raise ValueError(f"duration {value!r} is longer than 5 years; write a shorter one") from None
     return total
+
+
+def _bounded(value: timedelta) -> timedelta:
+    if value > MAX_DURATION:
+        raise ValueError(f"duration {format_duration(value)} is longer than 5 years; write a shorter one")
+    return value
 
 
 def format_duration(value: timedelta) -> str:
@@ -70,6 +82,14 @@ def clock_words(speed: int) -> str:
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
+    AfterValidator(_bounded),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
-"""A non-negative timedelta that reads and writes the compact form used in playbook YAML."""
+"""A non-negative timedelta of at most five years that reads and writes the compact form used in playbook YAML."""
+
+Elapsed = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+"""A non-negative timedelta measured by a save (how late something is), in the same form; not bounded."""

@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from playbook_defs.errors import describe
+from playbook_defs.safe_yaml import load_yaml
 from playbook_defs.schema import PlaybookDef
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 
@@ -34,9 +35,14 @@ def template_names(template_dir: Path = TEMPLATE_DIR) -> frozenset[str]:
 
 def load_playbook(path: Path, templates: frozenset[str] | None = None) -> PlaybookDef:
     """Read one YAML file into a :class:`PlaybookDef`, or raise :class:`PlaybookError`."""
-    raw = path.read_bytes()
+    if path.is_dir():
+        raise PlaybookError(path, ["is a directory, not a playbook file; rename or remove it"])
     try:
-        data = yaml.safe_load(raw)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PlaybookError(path, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        data = load_yaml(raw)
     except yaml.YAMLError as exc:
         raise PlaybookError(path, [f"not valid YAML: {exc}"]) from exc
     if data is None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from playbook_defs.durations import Duration
 from playbook_defs.schema import StepId
+from playbook_defs.values import SafeModel
 from playbook_defs.vocabulary import SponsorStatus, TriggerKind
 
 
-class _Frozen(BaseModel):
+class _Frozen(SafeModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

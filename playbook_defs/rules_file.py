@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from playbook_defs.errors import describe
 from playbook_defs.loader import PLAYBOOK_DIR, PlaybookError, template_names
+from playbook_defs.safe_yaml import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 RULES_DIR = PLAYBOOK_DIR / "rules"
@@ -24,12 +25,14 @@ def rules_path(playbook_dir: Path, name: str) -> Path:
 
 def load_rules_file(path: Path, model: type[M], playbook_dir: Path | None = None) -> M:
     """Validate ``path`` against ``model``; :class:`PlaybookError` names the file and the field."""
+    if path.is_dir():
+        raise PlaybookError(path, ["is a directory, not a rules file; rename or remove it"])
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise PlaybookError(path, [f"cannot read the file: {exc.strerror}"]) from exc
     try:
-        data: Any = yaml.safe_load(raw)
+        data: Any = load_yaml(raw)
     except yaml.YAMLError as exc:
         raise PlaybookError(path, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(data, dict):

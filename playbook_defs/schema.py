@@ -14,7 +14,6 @@ from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from playbook_defs.durations import Duration
+from playbook_defs.values import SafeModel
 from playbook_defs.vocabulary import (
     STEP_STAGES,
     CancellationReason,
@@ -49,7 +49,7 @@ StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Recipient = Literal["customer"] | OwnerRole
 
 
-class _Frozen(BaseModel):
+class _Frozen(SafeModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -65,6 +65,16 @@ def _check_ladder(ladder: tuple[EscalationLevel, ...] | None, field: str = "") -
         raise ValueError(
             f"{field + ': ' if field else ''}escalation levels must be listed in order of their 'after' delay"
         )
+
+
+def _not_to_self(ladder: tuple[EscalationLevel, ...] | None, owner: OwnerRole | None, field: str = "") -> None:
+    """An escalation tells someone else that the owner is late; to the owner it says nothing new."""
+    for n, level in enumerate(ladder or ()):
+        if owner is not None and level.to is owner:
+            raise ValueError(
+                f"{field + ': ' if field else ''}escalation[{n}] escalates to {owner.value}, "
+                "the owner itself; escalate to someone else (e.g. their manager)"
+            )
 
 
 class StepKind(StrEnum):
@@ -102,6 +112,7 @@ class Step(_Frozen):
         if self.stage not in STEP_STAGES:
             raise ValueError(f"stage must be one of {', '.join(STEP_STAGES)}")
         _check_ladder(self.escalation)
+        _not_to_self(self.escalation, self.owner)
         if self.kind is StepKind.TASK:
             if self.owner is None:
                 raise ValueError("a task needs an 'owner' role")
@@ -163,6 +174,12 @@ class RecoveryCheck(_Frozen):
     template: TemplateName | None = None
     escalation: tuple[EscalationLevel, ...] | None = None
 
+    @model_validator(mode="after")
+    def _ladder(self) -> Self:
+        _check_ladder(self.escalation)
+        _not_to_self(self.escalation, self.owner)
+        return self
+
 
 class RecoveryPlan(_Frozen):
     """The 90-day save-recovery period after a saved or partially saved outcome."""
@@ -196,6 +213,12 @@ class ExitPlan(_Frozen):
     escalation: tuple[EscalationLevel, ...] = (EscalationLevel(after=timedelta(days=3), to=OwnerRole.CS_MANAGER),)
     template: TemplateName = "exit_interview"
     close_after: Duration = timedelta(days=30)
+
+    @model_validator(mode="after")
+    def _ladder(self) -> Self:
+        _check_ladder(self.escalation)
+        _not_to_self(self.escalation, self.owner)
+        return self
 
 
 class Milestone(_Frozen):

@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from playbook_defs.durations import Duration
 from playbook_defs.schema import StepId, TemplateName
+from playbook_defs.values import SafeModel
 from playbook_defs.vocabulary import (
     AccountFlag,
     CancellationReason,
@@ -50,7 +51,7 @@ class SavePath(StrEnum):
     EXIT = "exit"
 
 
-class _Frozen(BaseModel):
+class _Frozen(SafeModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -33,6 +33,7 @@ class SignedClient:
         raw: bytes | None = None,
         secrets: list[str] | None = None,
         timestamp: int | None = None,
+        age: int | None = None,
         signature: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
@@ -41,7 +42,10 @@ class SignedClient:
         if signature is not None:
             sent[HEADER] = signature
         elif secrets != []:
-            sent[HEADER] = sign(secrets or self.secrets, content, int(time.time()) if timestamp is None else timestamp)
+            # ``age``: signed that many seconds before this moment (negative: in the future),
+            # computed as the request leaves, however long the requests before it took
+            moment = timestamp if timestamp is not None else int(time.time()) - (age or 0)
+            sent[HEADER] = sign(secrets or self.secrets, content, moment)
         return await self.http.request(method, path, content=content, headers=sent)
 
     async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:

@@ -10,10 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from playbook_defs.vocabulary import CancellationReason, OutcomeKind, OwnerRole, TriggerKind
+from tests import fuzz_requests
 from tests.api_client import SignedClient, api_client
 from tests.harness import Harness
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30))
+edge_strings = st.sampled_from(["\ud800", "a\udfff", "1000000000000d", "2030-01-01T00:00:00", "x" * 70_000, "\r\n"])
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30), edge_strings, st.just(2**64)
+)
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
@@ -47,7 +51,7 @@ actions = st.fixed_dictionaries(
         "approved": json_values,
         "what": st.text(max_size=30),
         "owner": st.sampled_from([r.value for r in OwnerRole]) | json_values,
-        "due_in": st.sampled_from(["7d", "0d", "-1d", "2w", "soon"]) | json_values,
+        "due_in": st.sampled_from(["7d", "0d", "-1d", "2w", "soon", "99999999999d", "1000000000000d"]) | json_values,
         "due_at": when,
         "discount_pct": json_values,
         "whys": st.lists(st.text(max_size=20), max_size=7) | json_values,
@@ -111,3 +115,15 @@ async def test_no_generated_request_gets_a_5xx(harness: Harness, batch: list[tup
     async with api_client(harness) as api:
         for path, body in batch:
             await _send(api, path, body)
+
+
+async def test_signed_requests_with_edge_values_in_every_field_get_no_5xx(harness: Harness) -> None:
+    """A sample of ``scripts/fuzz_api.py`` (which sends 2,000): every route, one field at a time set
+    to NaN, +-inf, 1e999, a lone surrogate, a 10^12-day duration, a naive datetime, a 1 MB string,
+    JSON nested 1,000 deep."""
+    await harness.start("northwind", playbook="product_issue")
+    async with api_client(harness, max_body=2 * 1024 * 1024) as api:
+        tally = await fuzz_requests.run(api, 200, seed=1)
+    assert tally.total >= 200 and tally.server_errors == [], tally.server_errors[:5]
+    assert len(tally.routes) >= 10  # every POST route and the reads
+    assert sum(n for code, n in tally.statuses.items() if 200 <= code < 300) > 0

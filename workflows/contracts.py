@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from playbook_defs.schema import Recipient
+from playbook_defs.values import SafeModel
 from playbook_defs.vocabulary import (
     AccountFlag,
     CancellationReason,
@@ -26,7 +27,7 @@ INVALID_PLAYBOOK = "InvalidPlaybook"
 """Error type of the non-retryable failure for a playbook that cannot be loaded or routed."""
 
 
-class _Contract(BaseModel):
+class _Contract(SafeModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

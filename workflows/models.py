@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
-from playbook_defs.durations import Duration
+from playbook_defs.durations import Duration, Elapsed
 from playbook_defs.schema import EscalationLevel, PlaybookDef
+from playbook_defs.values import Moment, SafeModel
 from playbook_defs.vocabulary import (
     ACCOUNT_ID_PATTERN,
     CancellationReason,
@@ -29,12 +30,14 @@ from workflows.contracts import AccountSnapshot, HealthReading, InboundKind
 from workflows.triage_models import TriageDecision
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters (CR, LF, tab...): a name ends up in email headers and CRM fields."""
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NAME_PATTERN)]
 SignalValue = float | int | str | bool
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 
 
-class _Model(BaseModel):
+class _Model(SafeModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -57,7 +60,7 @@ class Trigger(_Model):
     rule: Name | None = None
     """The detection rule that fired, e.g. ``usage_below_50pct`` or a CRM workflow's name."""
     rule_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    observed_at: AwareDatetime | None = None
+    observed_at: Moment | None = None
     """When the source saw the signal; the save records separately when it received it."""
 
 
@@ -155,7 +158,7 @@ class EscalationRecord(_Model):
     level: int
     to: OwnerRole
     at: datetime
-    overdue_by: Duration
+    overdue_by: Elapsed
 
 
 class FirstContact(_Model):
@@ -362,7 +365,7 @@ class AddCommitment(_Model):
     what: ShortText
     owner: OwnerRole
     due_in: Duration | None = None
-    due_at: datetime | None = None
+    due_at: Moment | None = None
     discount_pct: float | None = Field(default=None, ge=0, le=100)
     by: Name | None = None
 

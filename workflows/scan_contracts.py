@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from playbook_defs.values import SafeModel
 
 SCAN_ACCOUNTS = "scan_accounts"
 """The activity that scans one page of accounts (the workflow calls it by this name)."""
 
 
-class _Model(BaseModel):
+class _Model(SafeModel):
     model_config = ConfigDict(extra="forbid")
 
 

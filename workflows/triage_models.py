@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from playbook_defs.triage_rules import SavePath, Strategy, Zone
+from playbook_defs.values import SafeModel
 
 
-class _Model(BaseModel):
+class _Model(SafeModel):
     model_config = ConfigDict(extra="forbid")
 
 

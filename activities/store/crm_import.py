@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic import ConfigDict, EmailStr, Field, StringConstraints, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.store.db import sessions
 from activities.store.tables import TEAM, Account, Contact, Owner
 from playbook_defs.errors import describe
+from playbook_defs.safe_yaml import load_yaml
+from playbook_defs.values import SafeModel
 from playbook_defs.vocabulary import (
     ACCOUNT_ID_PATTERN,
     AccountFlag,
@@ -31,7 +33,7 @@ from playbook_defs.vocabulary import (
 AccountId = Annotated[str, StringConstraints(pattern=ACCOUNT_ID_PATTERN)]
 
 
-class _Entry(BaseModel):
+class _Entry(SafeModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -87,7 +89,7 @@ def read_crm_file(path: Path) -> CrmFile:
     except OSError as exc:
         raise CrmImportError(path, [f"cannot read the file: {exc.strerror}"]) from exc
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise CrmImportError(path, [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]) from exc
     if not isinstance(data, dict):

@@ -5,18 +5,22 @@ activity attempt finds the row claimed or sent and does not send again. The deli
 itself, at the last moment: after the SMTP server has taken the envelope and the content, just
 before the end-of-data mark that makes the server accept the message. A worker that dies before
 that point (while connecting, or mid-conversation) has claimed nothing, so the retry on another
-worker sends the email; if sending fails the claim is released and the retry sends. Only a crash
-in the instant between the claim and the server's acceptance, or between acceptance and the
-``sent`` commit, leaves a row ``sending``; such rows are reported, never resent. Each message
-carries a Message-ID derived from the key for the same reason.
+worker sends the email. After the claim the relay has the whole message: if it then refuses it
+outright (5xx) the row is ``failed``; if it asks to try later (4xx) the claim is released and the
+retry sends; if its answer never comes (a timeout, a dropped connection) nobody can tell whether
+it accepted the message, so the row is ``uncertain`` and is never resent by itself, only by an
+operator (``saves crm outbox resend ID``). A crash between the claim and the ``sent`` commit
+leaves a row ``sending``, treated the same way. Each message carries a Message-ID derived from
+the key, so a receiving system can drop a duplicate an operator chose to resend.
 """
 
 from __future__ import annotations
 
 import hashlib
+import smtplib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,6 +29,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from activities.store.db import sessions
 from activities.store.tables import OutboxEmail
+
+OUTCOME_UNKNOWN = frozenset({"uncertain", "sending"})
+"""Statuses of an email the relay may or may not have accepted: resent only by an operator."""
+RESENDABLE = OUTCOME_UNKNOWN | {"failed"}
+
+
+class EmailUncertain(Exception):
+    """The relay had the whole message but its answer never came: it may have been delivered."""
+
+
+class EmailRefused(Exception):
+    """The relay refused the email for good (a 5xx answer): retrying cannot help."""
+
 
 Claim = Callable[[], Coroutine[Any, Any, bool]]
 """Claims the outbox row for this attempt; False when another attempt has claimed or sent it."""
@@ -58,8 +75,10 @@ class Outbox:
         """Record ``email`` and deliver it unless its key was already delivered; returns the status.
 
         Statuses: ``sent`` (delivered by SMTP), ``recorded`` (no SMTP configured, kept here),
-        ``undeliverable`` (no address for the recipient), ``sending`` (an earlier attempt
-        was interrupted mid-send; not resent).
+        ``undeliverable`` (no address for the recipient), ``uncertain`` or ``sending`` (an
+        earlier attempt lost the relay's answer, or was interrupted, after the message was sent;
+        not resent), ``failed`` (the relay refused it for good). Raises :class:`EmailUncertain`
+        or :class:`EmailRefused` when this attempt ends the email in one of the last two states.
         """
         async with self._sessions() as session:
             row = (await session.execute(select(OutboxEmail).where(OutboxEmail.key == email.key))).scalar_one_or_none()
@@ -106,14 +125,24 @@ class Outbox:
 
             try:
                 await deliver(email, claim)
-            except Exception as exc:
+            except BaseException as exc:
                 if claimed:
+                    # Only a clear "try later" from the relay puts the email back; anything else
+                    # after the claim may have been delivered, so it waits for an operator.
+                    if isinstance(exc, EmailRefused):
+                        status = "failed"
+                    elif isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500:
+                        status = "pending"
+                    else:
+                        status = "uncertain"
                     await session.execute(
                         update(OutboxEmail)
                         .where(OutboxEmail.key == email.key)
-                        .values(status="pending", error=str(exc)[:2000])
+                        .values(status=status, error=(str(exc) or repr(exc))[:2000])
                     )
                     await session.commit()
+                    if status == "uncertain" and isinstance(exc, Exception) and not isinstance(exc, EmailUncertain):
+                        raise EmailUncertain(f"interrupted after the message was sent: {exc!r}") from exc
                 raise
             if not claimed:
                 return await self._status(session, email.key)
@@ -133,6 +162,38 @@ class Outbox:
         )
         await session.commit()
         return str((await session.execute(select(OutboxEmail.status).where(OutboxEmail.key == key))).scalar_one())
+
+    async def resend(self, email_id: int, deliver: Deliver) -> str:
+        """An operator's decision to send an ``uncertain``, ``sending`` or ``failed`` email again.
+
+        The row goes back to ``pending`` (only from one of those states, in one update) and is
+        delivered as any email is; returns the status it ends in. KeyError for an unknown id,
+        ValueError for a row in another state.
+        """
+        async with self._sessions() as session:
+            row = await session.get(OutboxEmail, email_id)
+            if row is None:
+                raise KeyError(f"no email {email_id} in the outbox")
+            if row.status not in RESENDABLE:
+                raise ValueError(f"email {email_id} is {row.status}; only {', '.join(sorted(RESENDABLE))} are resent")
+            await session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id == email_id, OutboxEmail.status == row.status)
+                .values(status="pending")
+            )
+            await session.commit()
+            email = Outgoing(
+                key=row.key,
+                account_id=row.account_id,
+                save_id=row.save_id,
+                template=row.template,
+                recipient=row.recipient,
+                to_address=row.to_address,
+                to_name=row.to_name,
+                subject=row.subject,
+                body=row.body,
+            )
+        return await self.send_once(email, datetime.now(UTC), deliver)
 
     async def emails(self, account_id: str | None = None) -> list[OutboxEmail]:
         async with self._sessions() as session:

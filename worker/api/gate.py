@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from activities.store.idempotency import IdempotencyStore
+from activities.store.idempotency import Claim, IdempotencyStore
+from playbook_defs.values import problem
 from worker.api.signature import HEADER, SignatureError, verify
 
 OPEN_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"})
@@ -23,6 +24,7 @@ OPEN_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/red
 OWN_SIGNATURE_PATHS = frozenset({"/crm/hubspot/webhook"})
 """Paths whose sender signs its own way (HubSpot's v3 signature); the route checks it, the size limit holds."""
 BODY_KEY = "saves.body"
+SIGNED_AT_KEY = "saves.signed_at"
 IDEMPOTENCY_HEADER = "idempotency-key"
 
 
@@ -103,7 +105,7 @@ class SignedRequests:
             await self.app(scope, _replay(body), send)
             return
         try:
-            verify(self.secrets, _header(scope, HEADER.lower().encode()), body)
+            scope[SIGNED_AT_KEY] = verify(self.secrets, _header(scope, HEADER.lower().encode()), body)
         except SignatureError as exc:
             await send_error(
                 send, 401, "unauthorized", str(exc), [(b"www-authenticate", HEADER.encode())], field=HEADER
@@ -114,11 +116,16 @@ class SignedRequests:
 
 
 class Idempotent:
-    """A POST with an ``Idempotency-Key`` header (or an ``event_id`` in its JSON body) runs once.
+    """A signed POST runs once; a redelivery gets the first successful answer again, with
+    ``Idempotent-Replayed: true``.
 
-    A redelivery gets the first successful answer again, with ``Idempotent-Replayed: true``.
-    Failed requests are forgotten so that the sender's retry runs them again; a key reused for
-    a different body is refused (422).
+    Two keys protect a POST. Its signature (timestamp and body): the exact request replayed
+    within the signature's tolerance window is answered as a replay, whatever route it is sent
+    to, so a captured request cannot act twice. And the sender's ``Idempotency-Key`` header (or
+    the ``event_id`` of a trigger), which also covers a redelivery signed again later. The
+    answer is stored before it is sent, so an immediate redelivery finds it. Failed requests
+    are forgotten so that the sender's retry runs them again; a key reused for a different
+    body is refused (422).
     """
 
     def __init__(self, app: ASGIApp, store_of: Callable[[], IdempotencyStore]) -> None:
@@ -127,32 +134,66 @@ class Idempotent:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = scope.get(BODY_KEY) if scope["type"] == "http" else None
-        key = self._key(scope, body) if scope.get("method") == "POST" and body is not None else None
-        if key is None:
+        if scope.get("method") != "POST" or body is None:
             await self.app(scope, receive, send)
             return
-        assert body is not None
-        scoped = f"{scope['path']}#{key}"[:400]
+        fingerprint = hashlib.sha256(body).hexdigest()
+        keys = [(f"signed:{scope.get(SIGNED_AT_KEY, 0)}:{fingerprint}", f"{fingerprint}:{scope['path']}")]
+        try:
+            key = self._key(scope, body)
+        except ValueError as exc:
+            await send_error(send, 422, "invalid_request", str(exc), field="event_id")
+            return
+        if key is not None:
+            keys.append((f"{scope['path']}#{key}"[:400], fingerprint))
         store = self.store_of()
-        claim = await store.claim(scoped, hashlib.sha256(body).hexdigest(), datetime.now(UTC))
-        if claim.outcome == "mismatch":
-            await send_error(
-                send,
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key (or event_id) was used for a different request",
-                field="Idempotency-Key",
-            )
+        now = datetime.now(UTC)
+        claimed: list[str] = []
+        for scoped, print_ in keys:
+            claim = await store.claim(scoped, print_, now)
+            if claim.outcome == "run":
+                claimed.append(scoped)
+                continue
+            for done in claimed:
+                await store.release(done)
+            await self._refuse(send, claim, signature=scoped.startswith("signed:"))
             return
-        if claim.outcome == "in_progress":
-            await send_error(
-                send,
-                409,
-                "in_progress",
-                "a request with this Idempotency-Key is still running; retry shortly",
-                [(b"retry-after", b"1")],
-            )
+        captured: dict[str, Any] = {"start": None, "body": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["start"] = message
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            for scoped in claimed:
+                await store.release(scoped)
+            raise
+        start: Message | None = captured["start"]
+        status = int(start["status"]) if start is not None else 500
+        content = b"".join(captured["body"])
+        content_type = next(
+            (v.decode("latin-1") for k, v in (start or {}).get("headers", []) if k.lower() == b"content-type"),
+            "application/json",
+        )
+        # Stored before it is sent: a redelivery that arrives as soon as the sender has the
+        # answer must find it, not a claim still in progress.
+        for scoped in claimed:
+            if 200 <= status < 300:
+                await store.finish(scoped, status, content, content_type, datetime.now(UTC))
+            else:
+                await store.release(scoped)
+        if start is None:
+            await send_error(send, 500, "internal_error", "the request produced no answer")
             return
+        await send(start)
+        await send({"type": "http.response.body", "body": content})
+
+    @staticmethod
+    async def _refuse(send: Send, claim: Claim, signature: bool) -> None:
         if claim.outcome == "replay":
             await send(
                 {
@@ -166,32 +207,34 @@ class Idempotent:
                 }
             )
             await send({"type": "http.response.body", "body": claim.body})
-            return
-        captured: dict[str, Any] = {"status": 500, "body": [], "type": "application/json"}
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["type"] = next(
-                    (v.decode("latin-1") for k, v in message.get("headers", []) if k.lower() == b"content-type"),
-                    "application/json",
-                )
-            elif message["type"] == "http.response.body":
-                captured["body"].append(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            if 200 <= captured["status"] < 300:
-                await store.finish(
-                    scoped, captured["status"], b"".join(captured["body"]), captured["type"], datetime.now(UTC)
-                )
-            else:
-                await store.release(scoped)
+        elif claim.outcome == "mismatch" and signature:
+            await send_error(
+                send,
+                409,
+                "replayed",
+                "this signed request was already sent to another path; sign a new request",
+                field=HEADER,
+            )
+        elif claim.outcome == "mismatch":
+            await send_error(
+                send,
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key (or event_id) was used for a different request",
+                field="Idempotency-Key",
+            )
+        else:
+            await send_error(
+                send,
+                409,
+                "in_progress",
+                "the same request is still running; retry shortly",
+                [(b"retry-after", b"1")],
+            )
 
     @staticmethod
     def _key(scope: Scope, body: bytes) -> str | None:
+        """The sender's key; ValueError for an ``event_id`` that is not valid text."""
         header = _header(scope, IDEMPOTENCY_HEADER.encode())
         if header and header.strip():
             return header.strip()
@@ -202,4 +245,9 @@ class Idempotent:
         except (ValueError, RecursionError):
             return None
         event_id = data.get("event_id") if isinstance(data, dict) else None
-        return f"event:{event_id}" if isinstance(event_id, str) and event_id.strip() else None
+        if not isinstance(event_id, str) or not event_id.strip():
+            return None
+        found = problem(event_id, "event_id")
+        if found:
+            raise ValueError(found)
+        return f"event:{event_id}"

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from playbook_defs.values import Moment, SafeModel
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from workflows.models import AccountId, Name, SaveState, SignalValue, TriggerRecord
 
 EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
-class _Body(BaseModel):
+class _Body(SafeModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -41,7 +42,7 @@ class TriggerReport(_Body):
     )
     rule: Name | None = Field(default=None, description="The detection rule that fired.")
     rule_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    observed_at: AwareDatetime | None = Field(
+    observed_at: Moment | None = Field(
         default=None, description="When the source saw the signal (ISO 8601 with a time zone)."
     )
     reported_by: Name | None = None

@@ -64,8 +64,9 @@ def verify(
     body: bytes,
     now: float | None = None,
     tolerance: int = TOLERANCE_SECONDS,
-) -> None:
-    """Return if the request is signed by one of ``secrets``; raise :class:`SignatureError` if not."""
+) -> int:
+    """Return the signature's timestamp if the request is signed by one of ``secrets``; raise
+    :class:`SignatureError` if not."""
     if not header:
         raise SignatureError(f"missing {HEADER} header")
     timestamp, signatures = parse(header)
@@ -83,3 +84,4 @@ def verify(
             matched |= hmac.compare_digest(candidate.encode(), good.encode())
     if not matched:
         raise SignatureError(f"{HEADER}: signature does not match")
+    return timestamp

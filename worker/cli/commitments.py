@@ -9,10 +9,11 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 
 from playbook_defs.durations import Duration
+from playbook_defs.errors import describe
 from playbook_defs.vocabulary import (
     OwnerRole,
 )
-from worker.cli.common import Account, By, act, fail, out, run
+from worker.cli.common import Account, By, act, fail, out, run, valid
 from workflows.models import (
     AddCommitment,
     FulfilCommitment,
@@ -24,10 +25,12 @@ app = typer.Typer(name="commitment", help="Promises made to the customer.", no_a
 
 
 def _due(value: str) -> dict[str, Any]:
+    """``--due``: a duration (at most 5 years) or a date; a date without a time zone is read as UTC."""
     try:
         return {"due_in": TypeAdapter(Duration).validate_python(value)}
-    except ValidationError:
-        pass
+    except ValidationError as exc:
+        if value.strip()[:1].isdigit() and value.strip()[-1:] in "wdhms":
+            raise fail(f"--due {value!r}: {describe(exc, None)[0].removeprefix('(top level): ')}") from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -52,7 +55,7 @@ def commitment_add(
         act(
             account,
             SaveWorkflow.add_commitment,
-            AddCommitment(what=what, owner=owner, discount_pct=discount, by=by, **_due(due)),
+            valid(AddCommitment, what=what, owner=owner, discount_pct=discount, by=by, **_due(due)),
         )
     )
     extra = " (waiting for approval)" if c.status.value == "awaiting_approval" else ""
@@ -68,6 +71,10 @@ def commitment_fulfil(
 ) -> None:
     """Mark a commitment delivered."""
     c = run(
-        act(account, SaveWorkflow.fulfil_commitment, FulfilCommitment(commitment_id=commitment_id, by=by, note=note))
+        act(
+            account,
+            SaveWorkflow.fulfil_commitment,
+            valid(FulfilCommitment, commitment_id=commitment_id, by=by, note=note),
+        )
     )
     out.print(f"{c.id}: {'kept' if c.kept else 'delivered late'}")

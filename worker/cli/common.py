@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from activities.save_history import HistoryError
@@ -25,6 +25,7 @@ from worker.runtime.save_client import SaveClient, SaveError
 from worker.runtime.settings import Settings
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 out = Console()
 err = Console(stderr=True)
@@ -36,6 +37,14 @@ By = Annotated[str | None, typer.Option("--by", help="Who is doing this (recorde
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def valid(model: type[M], **fields: Any) -> M:
+    """Build a request from a command's options; a bad value is one line naming the field."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise fail("; ".join(describe(exc, None))) from None
 
 
 def run(work: Awaitable[T]) -> T:

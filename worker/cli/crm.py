@@ -99,10 +99,23 @@ def crm_tasks(account: Annotated[str | None, typer.Argument(help="Only this acco
     )
 
 
-@app.command("outbox")
-def crm_outbox(account: Annotated[str | None, typer.Argument(help="Only this account.")] = None) -> None:
-    """Emails the saves sent (or recorded, without SMTP)."""
+outbox_app = typer.Typer(
+    name="outbox",
+    help="Emails the saves sent (or recorded, without SMTP). `saves crm outbox` lists them.",
+    invoke_without_command=True,
+)
+app.add_typer(outbox_app)
+
+
+@outbox_app.callback()
+def crm_outbox(
+    ctx: typer.Context, account: Annotated[str | None, typer.Option(help="Only this account.")] = None
+) -> None:
+    """Emails the saves sent (or recorded, without SMTP); ``uncertain`` ones wait for an operator."""
     from activities.store.outbox import Outbox
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     async def work() -> list[Any]:
         engine = make_engine(Settings().db_url)
@@ -115,14 +128,45 @@ def crm_outbox(account: Annotated[str | None, typer.Argument(help="Only this acc
         "Outbox",
         run(work()),
         {
+            "id": lambda e: e.id,
             "account": lambda e: e.account_id,
             "template": lambda e: e.template,
             "to": lambda e: e.to_address,
             "subject": lambda e: e.subject,
             "status": lambda e: e.status,
             "at": lambda e: when(e.created_at),
+            "error": lambda e: (e.error or "")[:80],
         },
     )
+
+
+@outbox_app.command("resend")
+def crm_outbox_resend(
+    email_id: Annotated[int, typer.Argument(help="The email's id, as `saves crm outbox` lists it.")],
+) -> None:
+    """Send an ``uncertain`` or ``failed`` email again, once you know the customer did not get it.
+
+    An email is ``uncertain`` when the relay had the whole message but its answer never came
+    (a timeout, a dropped connection): it may have been delivered, so only a person resends it.
+    """
+    from activities.mailer import SmtpDelivery
+    from activities.store.outbox import Outbox
+
+    settings = Settings()
+    smtp = settings.smtp
+    if smtp is None:
+        raise fail("no SMTP relay configured (SAVES_SMTP_HOST)")
+
+    async def work() -> str:
+        engine = make_engine(settings.db_url)
+        try:
+            return await Outbox(engine).resend(email_id, SmtpDelivery(smtp))
+        except (KeyError, ValueError) as exc:
+            raise SaveError(str(exc.args[0])) from None
+        finally:
+            await engine.dispose()
+
+    out.print(f"email {email_id}: {run(work())}")
 
 
 crm_inbound.register(app)  # saves crm task done|reopen|delete, log-call, owner, changes, sync

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from playbook_defs.loader import PlaybookError, load_playbooks
-from worker.cli.common import fail, out
+from playbook_defs.loader import PlaybookError, PlaybookLibrary, load_playbooks, template_names
+from worker.cli.common import err, fail, out
 from worker.runtime.settings import Settings
 
 app = typer.Typer(name="playbooks", help="The playbook definitions.", no_args_is_help=True)
@@ -19,19 +19,49 @@ app = typer.Typer(name="playbooks", help="The playbook definitions.", no_args_is
 def playbooks_check(
     directory: Annotated[Path | None, typer.Argument(help="Directory of playbook YAML files.")] = None,
 ) -> None:
-    """Validate every playbook file; errors name the file and the field."""
+    """Validate everything the worker loads: playbooks, triage and risk rules, email templates.
+
+    Errors name the file and the field; the exit code is 2 when anything is wrong.
+    """
+    from activities.mailer import EmailRenderer, check_templates
+    from activities.scan_rules import load_scan_rules
+    from activities.triage_activities import load_triage_rules
+
+    where = directory or Settings().playbook_dir
+    if not where.is_dir():
+        raise fail(f"{where}: not a directory of playbooks")
+    problems: list[str] = []
+    library: PlaybookLibrary | None = None
     try:
-        library = load_playbooks(directory or Settings().playbook_dir)
-    except PlaybookError as exc:
-        raise fail(str(exc)) from None
-    for p in library.playbooks.values():
+        library = load_playbooks(where)
+    except (PlaybookError, OSError, RecursionError) as exc:
+        problems.append(str(exc))
+    for name, load in (("triage rules", load_triage_rules), ("risk rules", load_scan_rules)):
+        try:
+            load(where)
+            out.print(f"ok  {name}")
+        except (PlaybookError, OSError, RecursionError) as exc:
+            problems.append(f"rules/{exc}" if isinstance(exc, PlaybookError) else f"{name}: {exc}")
+    templates = template_names(where / "templates") | template_names()
+    template_problems = check_templates(EmailRenderer(where / "templates"), templates)
+    problems += template_problems
+    if not template_problems:
+        out.print(f"ok  {len(templates)} email templates")
+    for p in library.playbooks.values() if library else ():
         out.print(f"ok  {p.id} v{p.version} ({len(p.steps)} steps, digest {p.digest})")
+    if problems:
+        for problem in problems:
+            err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(2)
 
 
 @app.command("list")
 def playbooks_list() -> None:
     """The playbooks and the triggers each one answers."""
-    library = load_playbooks(Settings().playbook_dir)
+    try:
+        library = load_playbooks(Settings().playbook_dir)
+    except (PlaybookError, OSError, RecursionError) as exc:
+        raise fail(f"{exc} (saves playbooks check lists every problem)") from None
     table = Table(title="Playbooks", title_justify="left")
     for column in ("id", "name", "version", "triggers", "cancellation reasons"):
         table.add_column(column)

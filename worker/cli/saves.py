@@ -18,7 +18,7 @@ from playbook_defs.vocabulary import (
     RootCauseCategory,
     TriggerKind,
 )
-from worker.cli.common import Account, By, act, fail, out, run, save_client
+from worker.cli.common import Account, By, act, fail, out, run, save_client, valid
 from worker.runtime.save_client import new_trigger_id
 from workflows.models import (
     FlagHelp,
@@ -70,7 +70,8 @@ def trigger(
     by: By = None,
 ) -> None:
     """Report a risk signal: starts the account's save, or joins the one running."""
-    request = Trigger(
+    request = valid(
+        Trigger,
         trigger_id=trigger_id or new_trigger_id(),
         account_id=account,
         kind=kind,
@@ -145,7 +146,7 @@ def root_cause(
         act(
             account,
             SaveWorkflow.record_root_cause,
-            RecordRootCause(whys=why, category=category, summary=summary, by=by),
+            valid(RecordRootCause, whys=why, category=category, summary=summary, by=by),
         )
     )
     out.print("root cause recorded")
@@ -159,7 +160,7 @@ def flag_help(
     by: By = None,
 ) -> None:
     """Ask another team for help: they get a task with a deadline and an escalation ladder."""
-    h = run(act(account, SaveWorkflow.flag_help, FlagHelp(role=role, what=what, by=by)))
+    h = run(act(account, SaveWorkflow.flag_help, valid(FlagHelp, role=role, what=what, by=by)))
     out.print(f"help requested from {h.role.value} (task {h.task_id})")
 
 
@@ -178,7 +179,7 @@ def reassign(
         act(
             account,
             SaveWorkflow.reassign_owner,
-            ReassignOwner(role=role, owner_id=owner_id, name=name, email=email, reason=reason, by=by),
+            valid(ReassignOwner, role=role, owner_id=owner_id, name=name, email=email, reason=reason, by=by),
         )
     )
     out.print(f"{change.role.value}: {change.previous or 'nobody'} -> {change.name}")
@@ -198,7 +199,7 @@ def outcome(
         act(
             account,
             SaveWorkflow.record_outcome,
-            RecordOutcome(kind=kind, reason=reason, arr_retained=arr_retained, criteria_met=met or [], by=by),
+            valid(RecordOutcome, kind=kind, reason=reason, arr_retained=arr_retained, criteria_met=met or [], by=by),
         )
     )
     out.print(f"outcome {o.kind.value}; criteria met: {', '.join(o.criteria_met) or 'none'}")

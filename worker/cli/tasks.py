@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from worker.cli.common import Account, By, out, run, save_client
+from worker.cli.common import Account, By, out, run, save_client, valid
 from workflows.models import CompleteTask, Task
 
 app = typer.Typer(name="task", help="Tasks of a save.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def task_complete(
 
     async def work() -> Task:
         async with save_client() as saves:
-            request = CompleteTask(task_id=task_id, by=by, note=note, approved=not reject)
+            request = valid(CompleteTask, task_id=task_id, by=by, note=note, approved=not reject)
             return await saves.complete_task(account, request)
 
     task = run(work())

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    smtp_timeout: float = 30.0
+    """Seconds to wait for the SMTP relay at each step; an email whose end-of-data answer does not
+    come in time is ``uncertain`` in the outbox and is resent only by an operator."""
     email_from: str = "Customer Success <saves@localhost>"
 
     webhook_secret: SecretStr | None = None
@@ -144,4 +147,5 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             starttls=self.smtp_starttls,
             sender=self.email_from,
+            timeout=self.smtp_timeout,
         )
