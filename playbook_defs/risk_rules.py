@@ -1,8 +1,10 @@
 """The schema of ``rules/risk_rules.yaml``: the daily risk scan's trigger rules and thresholds.
 
-Each rule is a set of checks on an account's signals (DOMAIN.md, "Triggers that open a save").
+Each rule is a set of checks on an account's signals (onboarding, usage and value, renewal and
+billing, sponsorship).
 A red rule names the trigger kind a save opens on; a yellow rule only colours the account, as a
-leading indicator, so an account does not jump from green to red unannounced (seed 002).
+leading indicator, so an account does not jump from green to red unannounced (a jump means the
+leading indicators were missing).
 """
 
 from __future__ import annotations

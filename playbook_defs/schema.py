@@ -132,7 +132,8 @@ class Step(_Frozen):
 
 
 class Cadence(_Frozen):
-    """The weekly rhythm while a save is open (seed 004: "deliver weekly updates religiously")."""
+    """The weekly rhythm while a save is open: a progress update every week, without fail, keeps the
+    customer trusting the save."""
 
     customer_update_every: Duration = timedelta(days=7)
     customer_update_template: TemplateName = "weekly_update"
@@ -206,7 +207,8 @@ class RecoveryPlan(_Frozen):
 
 
 class ExitPlan(_Frozen):
-    """What a lost save still does: an exit interview and a graceful goodbye (seed 003)."""
+    """What a lost save still does: an exit interview and a graceful goodbye (a lost customer may come
+    back, and their reasons teach the next save)."""
 
     owner: OwnerRole = OwnerRole.CSM
     due_within: Duration = timedelta(days=14)

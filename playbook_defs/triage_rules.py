@@ -1,6 +1,6 @@
 """The schema of ``rules/triage.yaml``: which saves deserve the effort, and which way to go.
 
-Two questions, each answered by the first matching rule (seeds 000 and 003):
+Two questions, each answered by the first matching rule:
 
 - **Red zone or dead zone**, from the account's value: ARR, strategic and advocacy flags
   (a vocal detractor is worth saving beyond their revenue), fit.
@@ -30,14 +30,15 @@ from playbook_defs.vocabulary import (
 
 
 class Zone(StrEnum):
-    """Seed 003: red-zone accounts deserve resuscitation, dead-zone accounts are not worth the resources."""
+    """Red-zone accounts are worth resuscitating; dead-zone accounts are not worth the resources (they
+    still get an exit interview and a graceful goodbye)."""
 
     RED = "red_zone"
     DEAD = "dead_zone"
 
 
 class Strategy(StrEnum):
-    """Seed 000, by who must change: rescue (mainly us), recover (shared), farewell (the customer)."""
+    """By who must change: rescue (mainly us), recover (shared effort), farewell (the customer)."""
 
     RESCUE = "rescue"
     RECOVER = "recover"

@@ -13,7 +13,7 @@ ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 class OwnerRole(StrEnum):
-    """Who owns a step inside our company (seed 004: "clear ownership prevents stalling")."""
+    """Who owns a step inside our company (a step without a named owner stalls)."""
 
     CSM = "csm"
     CS_MANAGER = "cs_manager"
@@ -36,7 +36,7 @@ class Tier(StrEnum):
 
 
 class RiskColour(StrEnum):
-    """The CRM's account risk status (seed 002)."""
+    """The CRM's account risk status: green (acceptable), yellow (could turn red), red (may churn or cut spend)."""
 
     GREEN = "green"
     YELLOW = "yellow"
@@ -44,7 +44,8 @@ class RiskColour(StrEnum):
 
 
 class TriggerKind(StrEnum):
-    """Risk signals that can open a save (DOMAIN.md, "Triggers that open a save")."""
+    """Risk signals that can open a save: onboarding, value and usage, renewal, sponsorship, product
+    gaps, or explicit notice (cancellation, competitor, champion leaving)."""
 
     ONBOARDING_DELAY = "onboarding_delay"
     LOW_USAGE = "low_usage"
@@ -93,7 +94,7 @@ STEP_STAGES = (Stage.INVESTIGATION, Stage.PLAN, Stage.INTERVENTION)
 
 
 class OutcomeKind(StrEnum):
-    """How a save ended (seed 002)."""
+    """How a save ended: saved, partially saved (downgrade, fewer seats), lost, or farewell (chosen not to save)."""
 
     SAVED = "saved"
     PARTIALLY_SAVED = "partially_saved"
@@ -101,7 +102,7 @@ class OutcomeKind(StrEnum):
 
 
 class RootCauseCategory(StrEnum):
-    """What the five whys ended at; often not what the trigger said (seed 004)."""
+    """What the five whys ended at; often not what the trigger said (a "budget cut" is often a value problem)."""
 
     PRODUCT = "product"
     VALUE = "value"
@@ -113,7 +114,8 @@ class RootCauseCategory(StrEnum):
 
 
 class AccountFlag(StrEnum):
-    """Why an account matters beyond its ARR (seed 003: value is not the same as ARR)."""
+    """Why an account matters beyond its ARR: value is not the same as ARR, and vocal detractors and
+    advocates weigh more than their revenue."""
 
     STRATEGIC = "strategic"
     REFERENCE_CUSTOMER = "reference_customer"
@@ -124,7 +126,7 @@ class AccountFlag(StrEnum):
 
 
 class Fit(StrEnum):
-    """How well the customer fits our product and business model (seed 000: bad fit -> farewell)."""
+    """How well the customer fits our product and business model (a bad fit means a farewell, not a rescue)."""
 
     GOOD = "good"
     PARTIAL = "partial"

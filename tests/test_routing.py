@@ -1,4 +1,4 @@
-"""Every trigger kind of DOMAIN.md's table starts the right playbook."""
+"""Every trigger kind starts the right playbook."""
 
 from __future__ import annotations
 

@@ -84,18 +84,17 @@ async def _running_saves(client: Client, expected: dict[str, str]) -> dict[str, 
     )
 
 
+async def _ids(client: Client, query: str) -> list[str]:
+    return [
+        w.id async for w in client.list_workflows(f"WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND {query}")
+    ]
+
+
 async def _first(client: Client, query: str, within: float) -> list[str]:
     """The saves that answer ``query`` as soon as there are any, waiting at most ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        found = [
-            w.id
-            async for w in client.list_workflows(f"WorkflowType = 'Save' AND ExecutionStatus = 'Running' AND {query}")
-        ]
-        if found:
-            return found
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"no save answered {query!r} within {within} s")
+    return await eventually(
+        partial(_ids, client, query), what=f"a save to answer {query!r}", timeout=within, interval=0.5
+    )
 
 
 async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cleanly(tmp_path: Path) -> None:

@@ -179,7 +179,7 @@ class CommitmentStatus(StrEnum):
 
 
 class Commitment(_Model):
-    """A promise made to the customer. "One broken promise kills the save attempt" (seed 004)."""
+    """A promise made to the customer. One broken promise can kill the save attempt."""
 
     id: str
     what: str
@@ -267,7 +267,7 @@ class RecoveryState(_Model):
 
 
 class OwnerChange(_Model):
-    """A save's owner for a role handed to someone else (seed 004: "swap the CSM if the fit is broken")."""
+    """A save's owner for a role handed to someone else (swap the CSM when the fit is broken)."""
 
     number: int
     role: OwnerRole

@@ -62,11 +62,11 @@ class Account(Base):
     usage_pct: Mapped[float | None] = mapped_column(Float)
     risk_status: Mapped[str] = mapped_column(String(16), default="green")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # What triage weighs beside ARR (seeds 000, 003).
+    # What triage weighs beside ARR: strategic and advocacy flags, fit.
     flags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     fit: Mapped[str | None] = mapped_column(String(16))
     sponsor_status: Mapped[str | None] = mapped_column(String(16))
-    # The risk scan's signals (DOMAIN.md, "Triggers that open a save").
+    # The risk scan's signals: onboarding, usage, renewal, billing, sponsorship.
     onboarding_started: Mapped[date | None] = mapped_column(Date)
     live_since: Mapped[date | None] = mapped_column(Date)
     renewal_likelihood: Mapped[float | None] = mapped_column(Float)

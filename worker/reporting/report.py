@@ -1,8 +1,8 @@
 """The save-program report: pure functions over post-mortem records.
 
 Answers "which playbooks save accounts?" (save rate by playbook and tier) and "does answering
-within 48 hours matter for us?" (save rate by time to first contact), plus the program metrics of
-seed 002: commitments kept, relapse rate, ARR saved and lost. Save rate = (saved + partially
+within 48 hours matter for us?" (save rate by time to first contact), plus the program metrics:
+commitments kept, relapse rate, ARR saved and lost. Save rate = (saved + partially
 saved) / decided saves (saved, partially saved, lost, farewell); open saves are counted apart.
 """
 
