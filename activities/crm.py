@@ -11,6 +11,7 @@ from playbook_defs.vocabulary import OwnerRole
 from workflows.contracts import (
     AccountSnapshot,
     AssignOwnerRequest,
+    ChangesPage,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -51,3 +52,9 @@ class CrmAdapter(Protocol):
 
     async def assign_owner(self, request: AssignOwnerRequest) -> int:
         """Set the account's owner for a role; reassign that role's open tasks. Returns tasks moved."""
+
+    async def changes_since(self, cursor: str | None) -> ChangesPage:
+        """What was done in the CRM after ``cursor`` (None: from the start), as inbound events.
+
+        Events may repeat across reads (the CRM's search index can trail its writes, so a read
+        overlaps the last one a little); their ``key`` makes the repeat harmless."""

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from activities.hubspot.client import HubSpotClient
 from activities.hubspot.crm import HubSpotCrm
 from activities.salesforce.client import ClientCredentials, SalesforceClient
 from activities.salesforce.crm import SalesforceCrm
+from activities.store import crm_inbound
 from activities.store.crm_import import AccountEntry, ContactEntry, CrmFile, OwnerEntry, import_crm
 from activities.store.db import create_schema
 from activities.store.sql_crm import SqlCrm
@@ -29,6 +30,10 @@ from playbook_defs.vocabulary import OwnerRole, Tier
 from tests import fake_hubspot, fake_salesforce
 
 ADAPTERS = ["sql", "hubspot", "salesforce"]
+
+
+def hubspot_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def _no_wait(seconds: float) -> None:
@@ -91,6 +96,74 @@ class World:
             lock.execute("BEGIN EXCLUSIVE")
             self.extra["lock"] = lock
 
+    # --- what a person does in the CRM's UI --------------------------------------------------
+
+    def _hubspot_task(self, key: str) -> str:
+        return str(next(r["id"] for r in self.native.records("tasks") if r["properties"]["saves_key"] == key))
+
+    def _salesforce_task(self, key: str) -> str:
+        return str(next(r["Id"] for r in self.native.live("Task") if r["Saves_Key__c"] == key))
+
+    async def complete_in_crm(self, key: str, at: datetime) -> None:
+        """Sam Ortiz marks the task done."""
+        if self.name == "sql":
+            await crm_inbound.complete_task(self.crm.engine, key, "Sam Ortiz", at)  # type: ignore[attr-defined]
+        elif self.name == "hubspot":
+            properties = {"hs_task_status": "COMPLETED", "hs_task_completion_date": hubspot_time(at)}
+            self.native.ui_update("tasks", self._hubspot_task(key), properties, user_id=501)
+        else:
+            self.native.update("Task", self._salesforce_task(key), {"Status": "Completed"}, by=self.users["sam"])
+
+    async def delete_in_crm(self, key: str, at: datetime) -> None:
+        if self.name == "sql":
+            await crm_inbound.delete_task(self.crm.engine, key, "Sam Ortiz", at)  # type: ignore[attr-defined]
+        elif self.name == "hubspot":
+            self.native.archive("tasks", self._hubspot_task(key))
+        else:
+            self.native.delete("Task", self._salesforce_task(key), by=self.users["sam"])
+
+    async def log_call(self, at: datetime, contact: str = "priya") -> None:
+        """Sam logs a call with a contact of Northwind that took place at ``at``."""
+        if self.name == "sql":
+            name = {"priya": "Priya Nair", "lee": "Lee Chan"}[contact]
+            await crm_inbound.log_touch(self.crm.engine, "northwind", name, at, by="Sam Ortiz")  # type: ignore[attr-defined]
+        elif self.name == "hubspot":
+            call = self.native.add(
+                "calls", {"hs_timestamp": hubspot_time(at), "hs_call_title": "Check-in", "hubspot_owner_id": "501"}
+            )
+            self.native.associate("calls", call, "contacts", self.extra[contact], 194)
+        else:
+            self.native.add(
+                "Task",
+                {
+                    "WhoId": self.extra[contact],
+                    "Subject": "Call",
+                    "TaskSubtype": "Call",
+                    "Status": "Completed",
+                    "CompletedDateTime": fake_salesforce.stamp(at),
+                    "OwnerId": self.users["sam"],
+                },
+                by=self.users["sam"],
+            )
+
+    async def reassign_in_crm(self, at: datetime) -> None:
+        """A manager makes Dana Reyes the CSM of Northwind."""
+        if self.name == "sql":
+            await crm_inbound.change_owner(
+                self.crm.engine,  # type: ignore[attr-defined]
+                "northwind",
+                OwnerRole.CSM,
+                "dana",
+                "Dana Reyes",
+                "dana.reyes@ourco.example.com",
+                by="Sam Ortiz",
+                at=at,
+            )
+        elif self.name == "hubspot":
+            self.native.ui_update("companies", self.extra["company"], {"hubspot_owner_id": "502"}, user_id=501)
+        else:
+            self.native.update("Account", self.extra["account"], {"OwnerId": self.users["dana"]}, by=self.users["sam"])
+
     def idle(self) -> None:
         if self.name == "sql" and "lock" in self.extra:
             self.extra.pop("lock").rollback()
@@ -138,6 +211,7 @@ async def sql_world(tmp_path: Path) -> AsyncIterator[World]:
 @asynccontextmanager
 async def hubspot_world() -> AsyncIterator[World]:
     with fake_hubspot.running() as fake:
+        fake.clock = datetime(2027, 3, 1, tzinfo=UTC)
         fake.add_owner("501", "Sam", "Ortiz", "sam.ortiz@ourco.example.com")
         fake.add_owner("502", "Dana", "Reyes", "dana.reyes@ourco.example.com")
         fake.add_owner("503", "Mei", "Tanaka", "mei.tanaka@ourco.example.com")
@@ -163,6 +237,7 @@ async def hubspot_world() -> AsyncIterator[World]:
         for contact in (lee, priya):
             fake.associate("companies", company, "contacts", contact, 280)
             fake.associate("contacts", contact, "companies", company, 279)
+        stranger = fake.add("contacts", {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@elsewhere.example"})
         crm = HubSpotCrm(HubSpotClient(fake_hubspot.TOKEN, fake.url, sleep=_no_wait), team_owners={"cs_manager": "502"})
         try:
             yield World(
@@ -170,7 +245,7 @@ async def hubspot_world() -> AsyncIterator[World]:
                 crm,
                 {"sam": "501", "dana": "502", "mei": "503"},
                 native=fake,
-                extra={"company": company, "lee": lee, "priya": priya},
+                extra={"company": company, "lee": lee, "priya": priya, "stranger": stranger},
             )
         finally:
             await crm.aclose()
@@ -209,6 +284,11 @@ async def salesforce_world() -> AsyncIterator[World]:
                 "Saves_Primary__c": True,
             },
         )
+        elsewhere = fake.add("Account", {"Name": "Elsewhere Ltd", "OwnerId": sam})
+        stranger = fake.add(
+            "Contact",
+            {"AccountId": elsewhere, "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@elsewhere.example"},
+        )
         auth = ClientCredentials(fake.url, fake_salesforce.CLIENT_ID, fake_salesforce.CLIENT_SECRET)
         crm = SalesforceCrm(SalesforceClient(auth, sleep=_no_wait), team_owners={"cs_manager": dana})
         try:
@@ -217,7 +297,7 @@ async def salesforce_world() -> AsyncIterator[World]:
                 crm,
                 {"sam": sam, "dana": dana, "mei": mei},
                 native=fake,
-                extra={"account": account, "lee": lee, "priya": priya},
+                extra={"account": account, "lee": lee, "priya": priya, "stranger": stranger},
             )
         finally:
             await crm.aclose()

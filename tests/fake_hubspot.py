@@ -14,15 +14,24 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 TOKEN = "pat-test-token"
 UNIQUE = {"tasks": "saves_key", "notes": "saves_key"}
-NEEDS_TIMESTAMP = {"tasks", "notes"}
-SINGULAR = {"companies": "company", "contacts": "contact", "tasks": "task", "notes": "note"}
-OPERATORS = {"EQ", "NEQ", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "GT", "LT"}
+NEEDS_TIMESTAMP = {"tasks", "notes", "calls", "meetings", "emails"}
+SINGULAR = {
+    "companies": "company",
+    "contacts": "contact",
+    "tasks": "task",
+    "notes": "note",
+    "calls": "call",
+    "meetings": "meeting",
+    "emails": "email",
+}
+OPERATORS = {"EQ", "NEQ", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "GT", "GTE", "LT", "LTE"}
 
 
 class ApiError(Exception):
@@ -36,6 +45,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _epoch_ms(value: str) -> float:
+    """A HubSpot datetime property (ISO 8601 or milliseconds) as milliseconds since the epoch."""
+    try:
+        return float(value)
+    except ValueError:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+
+
 class FakeHubSpot:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in SINGULAR}
@@ -46,6 +63,14 @@ class FakeHubSpot:
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.url = ""
+        self.clock: datetime | None = None
+        """When set (tests that read changes back), the fake's clock: each write a second after the last."""
+
+    def _now(self) -> str:
+        if self.clock is None:
+            return _now()
+        self.clock += timedelta(seconds=1)
+        return self.clock.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     # --- seeding and inspection ------------------------------------------------------------
 
@@ -64,8 +89,8 @@ class FakeHubSpot:
             "firstName": first,
             "lastName": last,
             "userId": int(owner_id),
-            "createdAt": _now(),
-            "updatedAt": _now(),
+            "createdAt": self._now(),
+            "updatedAt": self._now(),
             "archived": False,
         }
 
@@ -73,8 +98,21 @@ class FakeHubSpot:
         """The next requests get a 429, one per value, each with that ``Retry-After``."""
         self.throttled.extend(retry_after)
 
+    def ui_update(self, object_type: str, record_id: str, properties: dict[str, Any], user_id: int) -> None:
+        """A change a HubSpot user made in HubSpot's UI (``hs_updated_by_user_id`` is theirs)."""
+        with self._lock:
+            self._update(object_type, record_id, properties)
+            self.objects[object_type][record_id]["properties"]["hs_updated_by_user_id"] = str(user_id)
+
+    def archive(self, object_type: str, record_id: str) -> None:
+        """A record deleted in HubSpot's UI: archived, still listed with ``archived=true``."""
+        with self._lock:
+            record = self._get(object_type, record_id)
+            record["archived"] = True
+            record["archivedAt"] = self._now()
+
     def records(self, object_type: str) -> list[dict[str, Any]]:
-        return list(self.objects[object_type].values())
+        return [r for r in self.objects[object_type].values() if not r["archived"]]
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> list[tuple[str, int]]:
         return [
@@ -103,7 +141,7 @@ class FakeHubSpot:
                         f"{properties[unique]} exists already. Existing ID: {record['id']}",
                     )
         record_id = str(next(self._ids))
-        stamp = _now()
+        stamp = self._now()
         record = {
             "id": record_id,
             "properties": {**properties, "hs_object_id": record_id, "createdate": stamp, "hs_lastmodifieddate": stamp},
@@ -122,16 +160,17 @@ class FakeHubSpot:
             self.associations.append((to_type, to_id, object_type, record_id, 0))
         return record
 
-    def _get(self, object_type: str, record_id: str) -> dict[str, Any]:
+    def _get(self, object_type: str, record_id: str, archived: bool = False) -> dict[str, Any]:
         record = self.objects.get(object_type, {}).get(record_id)
-        if record is None:
+        if record is None or (record["archived"] and not archived):
             raise ApiError(404, "OBJECT_NOT_FOUND", "resource not found")
         return record
 
     def _update(self, object_type: str, record_id: str, properties: dict[str, Any]) -> dict[str, Any]:
         record = self._get(object_type, record_id)
         record["properties"].update({k: None if v is None else str(v) for k, v in properties.items()})
-        record["updatedAt"] = record["properties"]["hs_lastmodifieddate"] = _now()
+        record["properties"]["hs_updated_by_user_id"] = None
+        record["updatedAt"] = record["properties"]["hs_lastmodifieddate"] = self._now()
         return record
 
     @staticmethod
@@ -151,8 +190,10 @@ class FakeHubSpot:
             return value not in (None, "")
         if op == "NOT_HAS_PROPERTY":
             return value in (None, "")
-        number = float(value) if value not in (None, "") else None
-        return number is not None and (number > float(flt["value"]) if op == "GT" else number < float(flt["value"]))
+        if value in (None, ""):
+            return False
+        number, bound = _epoch_ms(value), _epoch_ms(str(flt["value"]))
+        return {"GT": number > bound, "GTE": number >= bound, "LT": number < bound, "LTE": number <= bound}[op]
 
     def _search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
         limit = int(body.get("limit", 10))
@@ -164,9 +205,17 @@ class FakeHubSpot:
         hits = [
             r
             for r in self.objects[object_type].values()
-            if not groups or any(all(self._matches(r, f) for f in g.get("filters", [])) for g in groups)
+            if not r["archived"]
+            and (not groups or any(all(self._matches(r, f) for f in g.get("filters", [])) for g in groups))
         ]
         hits.sort(key=lambda r: int(r["id"]))
+        for sort in reversed(body.get("sorts") or []):
+            name: str = sort["propertyName"]
+
+            def sort_key(record: dict[str, Any], prop: str = name) -> float:
+                return _epoch_ms(record["properties"].get(prop) or "0")
+
+            hits.sort(key=sort_key, reverse=sort.get("direction") == "DESCENDING")
         start = int(body.get("after") or 0)
         page = hits[start : start + limit]
         wanted = body.get("properties") or []
@@ -180,7 +229,10 @@ class FakeHubSpot:
         keep = {"hs_object_id", "createdate", "hs_lastmodifieddate", *wanted}
         return {**record, "properties": {k: record["properties"].get(k) for k in keep}}
 
-    def handle(self, method: str, path: str, body: dict[str, Any], auth: str | None) -> tuple[int, Any]:
+    def handle(
+        self, method: str, path: str, body: dict[str, Any], auth: str | None, query: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        query = query or {}
         if self.throttled:
             raise ApiError(
                 429, "RATE_LIMITS", "You have reached your secondly limit.", {"Retry-After": self.throttled.pop(0)}
@@ -189,12 +241,27 @@ class FakeHubSpot:
             raise ApiError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
         parts = path.strip("/").split("/")
         if parts[:3] == ["crm", "v3", "owners"] and len(parts) == 4 and method == "GET":
+            if query.get("idProperty") == "userId":
+                found = [o for o in self.owners.values() if str(o["userId"]) == parts[3]]
+                if not found:
+                    raise ApiError(404, "OBJECT_NOT_FOUND", "resource not found")
+                return 200, found[0]
             if parts[3] not in self.owners:
                 raise ApiError(404, "OBJECT_NOT_FOUND", "resource not found")
             return 200, self.owners[parts[3]]
         if parts[:3] != ["crm", "v3", "objects"] or len(parts) < 4 or parts[3] not in self.objects:
             raise ApiError(404, "OBJECT_NOT_FOUND", f"no such endpoint {path}")
         object_type, rest = parts[3], parts[4:]
+        archived = query.get("archived") == "true"
+        if method == "GET" and rest == []:
+            wanted = [p for p in query.get("properties", "").split(",") if p]
+            listed = [r for r in self.objects[object_type].values() if r["archived"] == archived]
+            listed.sort(key=lambda r: int(r["id"]))
+            start, limit = int(query.get("after") or 0), int(query.get("limit") or 10)
+            answer: dict[str, Any] = {"results": [self._shaped(r, wanted) for r in listed[start : start + limit]]}
+            if start + limit < len(listed):
+                answer["paging"] = {"next": {"after": str(start + limit)}}
+            return 200, answer
         if method == "POST" and rest == []:
             return 201, self._create(object_type, body)
         if method == "POST" and rest == ["search"]:
@@ -206,14 +273,16 @@ class FakeHubSpot:
                 for i in body.get("inputs", [])
                 if str(i["id"]) in self.objects[object_type]
             ]
-            return 200, {"status": "COMPLETE", "results": found, "startedAt": _now(), "completedAt": _now()}
+            return 200, {"status": "COMPLETE", "results": found, "startedAt": self._now(), "completedAt": self._now()}
         if method == "POST" and rest == ["batch", "update"]:
             if len(body.get("inputs", [])) > 100:
                 raise ApiError(400, "VALIDATION_ERROR", "at most 100 inputs per batch")
             done = [self._update(object_type, str(i["id"]), i.get("properties", {})) for i in body["inputs"]]
-            return 200, {"status": "COMPLETE", "results": done, "startedAt": _now(), "completedAt": _now()}
+            return 200, {"status": "COMPLETE", "results": done, "startedAt": self._now(), "completedAt": self._now()}
         if len(rest) == 1 and method == "GET":
-            return 200, self._get(object_type, rest[0])
+            wanted = [p for p in query.get("properties", "").split(",") if p]
+            record = self._get(object_type, rest[0], archived=archived)
+            return 200, self._shaped(record, wanted) if wanted else record
         if len(rest) == 1 and method == "PATCH":
             return 200, self._update(object_type, rest[0], body.get("properties", {}))
         if len(rest) == 3 and rest[1] == "associations" and method == "GET":
@@ -231,7 +300,8 @@ def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, raw_query = self.path.partition("?")
+            query = {k: v[0] for k, v in parse_qs(raw_query).items()}
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             headers: dict[str, str] = {}
@@ -241,7 +311,7 @@ def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
                 except json.JSONDecodeError as exc:
                     raise ApiError(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}") from None
                 with fake._lock:
-                    status, answer = fake.handle(self.command, path, body, self.headers.get("Authorization"))
+                    status, answer = fake.handle(self.command, path, body, self.headers.get("Authorization"), query)
             except ApiError as exc:
                 status, headers = exc.status, exc.headers
                 answer = {

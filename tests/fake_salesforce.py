@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import jwt
+
 CLIENT_ID = "3MVG9-fake-consumer-key"
 CLIENT_SECRET = "fake-consumer-secret"
 VERSION = "v60.0"
@@ -113,12 +115,14 @@ class FakeSalesforce:
                 "Saves_Outcome__c",
             },
             "Event": {"Id", "WhatId", "WhoId", "AccountId", "OwnerId", "Subject", "StartDateTime", "EndDateTime"},
-            "User": {"Id", "Name", "FirstName", "LastName", "Email", "IsActive"},
+            "User": {"Id", "Name", "FirstName", "LastName", "Email", "IsActive", "Username"},
         }
         for fields in self.fields.values():
             fields |= {"CreatedDate", "LastModifiedDate", "CreatedById", "LastModifiedById", "IsDeleted"}
         self.requests: list[tuple[str, str, int]] = []
         self.tokens: dict[str, str] = {}  # live access token -> the user it acts as
+        self.jwt_public_key: str | None = None
+        """PEM of the certificate's key uploaded to the connected app (JWT bearer flow)."""
         self.limit_exceeded = 0  # the next this-many API requests get 403 REQUEST_LIMIT_EXCEEDED
         self.clock = datetime(2027, 3, 1, tzinfo=UTC)
         self.acting_user = ""
@@ -210,6 +214,8 @@ class FakeSalesforce:
         if sobject == "Task":
             record["Status"] = record["Status"] or "Not Started"
             self._task_derived(record)
+        if sobject == "Event":
+            self._account_of(record)
         self.records[sobject][record_id] = record
         return record_id
 
@@ -219,8 +225,18 @@ class FakeSalesforce:
             record["CompletedDateTime"] = record["LastModifiedDate"]
         if not record["IsClosed"]:
             record["CompletedDateTime"] = None
+        self._account_of(record)
+
+    def _account_of(self, record: dict[str, Any]) -> None:
+        """An activity's AccountId: its WhatId when that is an Account, else its contact's account."""
         what = self._find(str(record.get("WhatId") or ""))
-        record["AccountId"] = what["Id"] if what and what["Id"].startswith(PREFIX["Account"]) else None
+        who = self._find(str(record.get("WhoId") or ""))
+        if what and what["Id"].startswith(PREFIX["Account"]):
+            record["AccountId"] = what["Id"]
+        elif who and who["Id"].startswith(PREFIX["Contact"]):
+            record["AccountId"] = who["AccountId"]
+        else:
+            record["AccountId"] = None
 
     def _get(self, sobject: str, record_id: str) -> dict[str, Any]:
         record = self.records.get(sobject, {}).get(record_id)
@@ -367,20 +383,33 @@ class FakeSalesforce:
 
     def token(self, form: dict[str, str]) -> tuple[int, Any]:
         grant = form.get("grant_type")
+        acting = self.integration_user
         if grant == "client_credentials":
             if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
                 return 400, {"error": "invalid_client", "error_description": "invalid client credentials"}
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            if form.get("assertion", "").count(".") != 2:
-                return 400, {"error": "invalid_grant", "error_description": "invalid assertion"}
+            try:
+                claims = jwt.decode(
+                    form.get("assertion", ""),
+                    self.jwt_public_key or "",
+                    algorithms=["RS256"],
+                    audience="https://login.salesforce.com",
+                    options={"require": ["iss", "sub", "aud", "exp"]},
+                )
+            except (jwt.PyJWTError, ValueError) as exc:
+                return 400, {"error": "invalid_grant", "error_description": f"invalid assertion: {exc}"}
+            user = next((u for u in self.live("User") if u.get("Username") == claims["sub"]), None)
+            if claims["iss"] != CLIENT_ID or user is None:
+                return 400, {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"}
+            acting = user["Id"]
         else:
             return 400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
         access = f"00DFAKE!token{len(self.tokens) + 1}"
-        self.tokens[access] = self.integration_user
+        self.tokens[access] = acting
         return 200, {
             "access_token": access,
             "instance_url": self.url,
-            "id": f"{self.url}/id/00DFAKE/{self.integration_user}",
+            "id": f"{self.url}/id/00DFAKE/{acting}",
             "token_type": "Bearer",
             "issued_at": str(int(self.clock.timestamp() * 1000)),
             "signature": "fake",
@@ -437,6 +466,7 @@ class FakeSalesforce:
             self._update(sobject, parts[1], {k: v for k, v in body.items() if k != "attributes"}, by)
             return 204, None
         if len(parts) == 2 and method == "DELETE":
+            self._update(sobject, parts[1], {}, by)
             self._get(sobject, parts[1])["IsDeleted"] = True
             return 204, None
         raise SfError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")

@@ -13,10 +13,19 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.crm_activities import CrmActivities
-from activities.crm_errors import CRM_REJECTED, retryable
+from activities.crm_errors import CRM_REJECTED, RejectedByCrm, retryable
+from activities.store import crm_inbound
 from playbook_defs.vocabulary import OwnerRole, RiskColour, Tier
 from tests.crm_worlds import ADAPTERS, World, world
-from workflows.contracts import AssignOwnerRequest, CrmTaskRequest, NoteRequest, RiskStatusRequest, SaveRef
+from workflows.contracts import (
+    AssignOwnerRequest,
+    CrmTaskRequest,
+    InboundKind,
+    NoteRequest,
+    RiskStatusRequest,
+    SaveRef,
+    TouchChannel,
+)
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
 SAVE = SaveRef(account_id="northwind", save_id="save-northwind", playbook_id="product_issue")
@@ -155,3 +164,52 @@ async def test_data_the_crm_rejects_fails_the_activity_without_retries(crm: Worl
         )
     assert note_raised.value.non_retryable
     assert await crm.tasks() == {}
+
+
+async def test_work_done_in_the_crm_is_read_back_as_inbound_events_with_the_crm_s_time_and_people(
+    crm: World,
+) -> None:
+    sam = await crm.crm.get_owner("northwind", OwnerRole.CSM)
+    for key in ("save-northwind/task/call", "save-northwind/task/review", "save-northwind/task/brief"):
+        await crm.crm.create_task(task(key), sam)
+    start = await crm.crm.changes_since(None)
+    assert [e for e in start.events if e.task_key] == []  # the saves do not hear their own writes
+    call_at = datetime(2027, 3, 1, 5, 15, tzinfo=UTC)  # logged later than it happened
+    await crm.complete_in_crm("save-northwind/task/call", AT + timedelta(hours=2))
+    await crm.log_call(call_at)
+    await crm.reassign_in_crm(AT + timedelta(hours=3))
+    await crm.delete_in_crm("save-northwind/task/review", AT + timedelta(hours=4))
+    await crm.crm.close_tasks(["save-northwind/task/brief"], "cancelled", AT)  # the save's own close
+
+    page = await crm.crm.changes_since(start.cursor)
+    by_kind = {(e.kind, e.task_key or e.account_id): e for e in page.events}
+    done = by_kind[InboundKind.TASK_COMPLETED, "save-northwind/task/call"]
+    assert (done.by, done.save_id, done.account_id, done.at.tzinfo is not None) == (
+        "Sam Ortiz",
+        "save-northwind",
+        "northwind",
+        True,
+    )
+    touch = by_kind[InboundKind.CUSTOMER_TOUCH, "northwind"]
+    assert (touch.at, touch.contact, touch.channel) == (call_at, "Priya Nair", TouchChannel.CALL)
+    owners = [e for e in page.events if e.kind is InboundKind.OWNER_CHANGED and e.role is OwnerRole.CSM]
+    assert [(e.account_id, e.owner_id, e.owner_name) for e in owners] == [
+        ("northwind", crm.users["dana"], "Dana Reyes")
+    ]
+    assert by_kind[InboundKind.TASK_DELETED, "save-northwind/task/review"].account_id == "northwind"
+    assert not any(e.task_key == "save-northwind/task/brief" for e in page.events)
+
+    again = await crm.crm.changes_since(start.cursor)  # a second read: the same events, the same keys
+    assert {e.key for e in again.events} == {e.key for e in page.events}
+    later = await crm.crm.changes_since(page.cursor)  # past the cursor, at most a repeat of the overlap
+    assert {e.key for e in later.events} <= {e.key for e in page.events}
+
+
+async def test_a_call_with_someone_who_is_not_the_account_s_contact_is_no_customer_touch(crm: World) -> None:
+    if crm.name == "sql":
+        with pytest.raises(RejectedByCrm, match="'Ada Lovelace' is not a contact of 'northwind'"):
+            await crm_inbound.log_touch(crm.crm.engine, "northwind", "Ada Lovelace", AT)  # type: ignore[attr-defined]
+        return
+    await crm.log_call(AT, contact="stranger")
+    page = await crm.crm.changes_since(None)
+    assert [e for e in page.events if e.kind is InboundKind.CUSTOMER_TOUCH] == []

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
@@ -114,3 +116,48 @@ async def test_saves_crm_salesforce_sends_a_save_s_work_to_salesforce(
         assert await h.crm_tasks("northwind") == []  # nothing went to the SQL store's CRM tables
         assert (await sf.risk())[0] == "red"
         assert any("dana.reyes@ourco.example.com" in str(m["To"]) for m in smtp.messages)
+
+
+def _rsa_pem() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+async def test_the_jwt_bearer_flow_signs_in_as_the_named_user(sf: World, tmp_path: Path) -> None:
+    private, public = _rsa_pem()
+    sf.native.jwt_public_key = public
+    sf.native.update("User", sf.users["dana"], {"Username": "dana@ourco.example.com"})
+    key_file = tmp_path / "salesforce.key"
+    key_file.write_text(private)
+    settings = Settings(
+        crm="salesforce",
+        salesforce_login_url=sf.native.url,
+        salesforce_client_id=fake_salesforce.CLIENT_ID,
+        salesforce_username="dana@ourco.example.com",
+        salesforce_private_key_file=key_file,
+    )
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
+    crm = make_crm(settings, SqlCrm(engine))
+    try:
+        assert isinstance(crm, SalesforceCrm)
+        assert await crm.get_account("northwind") is not None
+        assert await crm.client.whoami() == sf.users["dana"]
+        key_file.write_text(_rsa_pem()[0])  # a key the connected app does not know
+        stranger = make_crm(settings, SqlCrm(engine))
+        assert isinstance(stranger, SalesforceCrm)
+        with pytest.raises(SalesforceError, match="invalid_grant: invalid assertion"):
+            await stranger.get_account("northwind")
+        await stranger.aclose()
+        with pytest.raises(CrmSettingsError, match="SAVES_SALESFORCE_USERNAME"):
+            make_crm(settings.model_copy(update={"salesforce_username": None}), SqlCrm(engine))
+    finally:
+        await crm.aclose()  # type: ignore[attr-defined]
+        await engine.dispose()

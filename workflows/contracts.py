@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -152,6 +152,89 @@ class AssignOwnerRequest(_Contract):
     name: str
     email: str | None = None
     at: datetime
+
+
+CRM_NAMES = {"sql": "the CRM", "hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+def crm_name(crm: str) -> str:
+    """How the timeline names a CRM: ``Done in HubSpot by Sam Ortiz``."""
+    return CRM_NAMES.get(crm, crm)
+
+
+class InboundKind(StrEnum):
+    """What was done in the CRM that a save must hear of."""
+
+    TASK_COMPLETED = "task_completed"
+    TASK_REOPENED = "task_reopened"
+    CUSTOMER_TOUCH = "customer_touch"
+    """A call, meeting or email with one of the account's contacts."""
+    OWNER_CHANGED = "owner_changed"
+    TASK_DELETED = "task_deleted"
+
+
+class TouchChannel(StrEnum):
+    CALL = "call"
+    MEETING = "meeting"
+    EMAIL = "email"
+
+
+class InboundEvent(_Contract):
+    """Something done in the CRM, in the CRM's own terms and time.
+
+    ``key`` (the CRM, its event or object id, and its timestamp) is the same however often the
+    event is delivered (a webhook retried, the reconciler reading it again), so a save applies it once.
+    """
+
+    crm: str
+    """``sql``, ``hubspot`` or ``salesforce``."""
+    kind: InboundKind
+    source_id: str = Field(min_length=1, max_length=200)
+    """The CRM's id of the event or of the object that changed."""
+    at: datetime
+    """When it happened, by the CRM's clock (a call logged late carries the time of the call)."""
+    account_id: str | None = None
+    task_key: str | None = None
+    """The save's task key (``<save id>/task/<task id>...``) when the object is a save's task."""
+    by: str | None = None
+    """Who did it, as the CRM names them (``Sam Ortiz``)."""
+    by_id: str | None = None
+    channel: TouchChannel | None = None
+    contact: str | None = None
+    """The customer contact of a touch."""
+    role: OwnerRole | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    owner_email: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.crm}:{self.source_id}@{self.at.astimezone(UTC).isoformat()}"
+
+    @property
+    def save_id(self) -> str | None:
+        """The save a task event belongs to (the first part of its task key)."""
+        return self.task_key.split("/", 1)[0] if self.task_key else None
+
+
+class ChangesPage(_Contract):
+    """Inbound events since a cursor, oldest first; ``cursor`` is where the next read starts and
+    ``more`` says whether another page is waiting already."""
+
+    events: list[InboundEvent] = Field(default_factory=list)
+    cursor: str | None = None
+    more: bool = False
+
+
+class CrmSyncReport(_Contract):
+    """What one run of the CRM reconciler did."""
+
+    read: int = 0
+    delivered: int = 0
+    """Events signalled to a running save."""
+    without_save: int = 0
+    """Events for an account with no running save (nothing to tell)."""
+    cursor: str | None = None
 
 
 class ActivityName(StrEnum):

@@ -26,7 +26,7 @@ from playbook_defs.vocabulary import (
     Stage,
     TriggerKind,
 )
-from workflows.contracts import AccountSnapshot, HealthReading
+from workflows.contracts import AccountSnapshot, HealthReading, InboundKind
 from workflows.triage_models import TriageDecision
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -294,6 +294,31 @@ class OwnerChange(_Model):
     """True once the CRM has the new owner and their open tasks."""
 
 
+class CrmDecision(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    """Nothing to change (already so, or not this save's business)."""
+    REFUSED = "refused"
+    """The CRM did something the save cannot follow; recorded and shown."""
+
+
+class CrmEventRecord(_Model):
+    """An inbound event as the save heard it: for idempotency and the post-mortem timeline."""
+
+    key: str
+    crm: str
+    kind: InboundKind
+    at: datetime
+    """The CRM's time of the change."""
+    heard_at: datetime
+    decision: CrmDecision
+    text: str
+    """One line for the timeline, e.g. ``Done in HubSpot by Sam Ortiz``."""
+    by: str | None = None
+    task_id: str | None = None
+    needs_attention: bool = False
+
+
 class SaveState(_Model):
     """Everything about one save. Returned whole by the ``state`` query."""
 
@@ -329,6 +354,8 @@ class SaveState(_Model):
     owner_changes: list[OwnerChange] = Field(default_factory=list)
     needs_attention: list[NeedsAttention] = Field(default_factory=list)
     """Steps that failed for good; shown in the current details and ``saves show``."""
+    crm_events: list[CrmEventRecord] = Field(default_factory=list)
+    """Inbound CRM events this save heard (task done in the CRM, call logged, ...), each key once."""
 
     def escalations_for(self, item: str) -> list[EscalationRecord]:
         return [e for e in self.escalations if e.item == item]

@@ -15,8 +15,8 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from playbook_defs.vocabulary import OutcomeKind
-from workflows.contracts import ActivityName
-from workflows.models import CommitmentStatus, SaveState, TaskSource, TaskStatus
+from workflows.contracts import ActivityName, InboundKind, crm_name
+from workflows.models import CommitmentStatus, CrmDecision, SaveState, TaskSource, TaskStatus
 
 FORTY_EIGHT_HOURS = timedelta(hours=48)
 SEVEN_DAYS = timedelta(days=7)
@@ -283,6 +283,16 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
             f"Another signal joined the save: {_words(joined.kind.value)} from {joined.source}",
         )
     fc_step = state.first_contact.step_id
+    done_in_crm = {
+        r.task_id: r.crm
+        for r in state.crm_events
+        if r.task_id and r.decision is CrmDecision.APPLIED and r.kind is not InboundKind.TASK_DELETED
+    }
+    for heard in state.crm_events:
+        if heard.decision is not CrmDecision.IGNORED and not (
+            heard.task_id in done_in_crm and heard.kind is InboundKind.TASK_COMPLETED
+        ):
+            add(heard.at, "crm", heard.text, late=heard.needs_attention)
     for task in state.tasks.values():
         who = _words(task.owner.value)
         label = "First customer contact" if task.id == fc_step else task.title
@@ -291,6 +301,8 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
             add(task.due_at, "task_overdue", f"Overdue: {label} ({who})", late=True)
         if task.status is TaskStatus.DONE:
             by = f" by {task.done_by}" if task.done_by else ""
+            if task.id in done_in_crm:
+                by = f" in {crm_name(done_in_crm[task.id])}{by}"
             kind = "recovery_check" if task.source is TaskSource.RECOVERY_CHECK else "task_done"
             add(task.done_at, kind, f"Done{by}: {label}{' (late)' if task.overdue else ''}", late=task.overdue)
     for e in state.escalations:

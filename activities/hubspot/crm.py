@@ -24,6 +24,7 @@ from playbook_defs.vocabulary import OwnerRole, Tier
 from workflows.contracts import (
     AccountSnapshot,
     AssignOwnerRequest,
+    ChangesPage,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -75,6 +76,12 @@ class HubSpotCrm:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    async def changes_since(self, cursor: str | None) -> ChangesPage:
+        """What people did in HubSpot after ``cursor`` (see :mod:`activities.hubspot.inbound`)."""
+        from activities.hubspot.inbound import HubSpotInbound  # it builds on this module
+
+        return await HubSpotInbound(self).changes_since(cursor)
 
     # --- lookups ----------------------------------------------------------------------------
 

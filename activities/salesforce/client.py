@@ -1,6 +1,6 @@
 """A small Salesforce REST client over httpx: OAuth 2 for a connected app, JSON, and patience.
 
-The access token comes from the connected app's client-credentials flow and is fetched again once
+The access token comes from the connected app's client-credentials or JWT bearer flow and is fetched again once
 when Salesforce answers ``INVALID_SESSION_ID`` (tokens expire with the session policy).
 ``REQUEST_LIMIT_EXCEEDED`` (the org's API allowance), ``UNABLE_TO_LOCK_ROW``, 5xx answers and an
 unreachable server are waited out a few times with a doubling backoff; past that,
@@ -12,11 +12,13 @@ restricted picklist value, a malformed id) are raised as not retryable.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 
 from activities.crm_errors import CrmError, http_status_retryable
 
@@ -60,10 +62,30 @@ class ClientCredentials:
         return {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret}
 
 
+@dataclass(frozen=True)
+class JwtBearer:
+    """A connected app's OAuth 2 JWT bearer flow: an assertion signed with the app's private key
+    (RS256) names the user the saves act as; no secret is sent."""
+
+    login_url: str
+    client_id: str
+    username: str
+    private_key: str
+    """PEM of the key whose certificate is uploaded to the connected app."""
+    audience: str = "https://login.salesforce.com"
+    """``https://test.salesforce.com`` for a sandbox."""
+
+    def form(self) -> dict[str, str]:
+        now = int(time.time())
+        claims = {"iss": self.client_id, "sub": self.username, "aud": self.audience, "exp": now + 180}
+        assertion = jwt.encode(claims, self.private_key, algorithm="RS256")
+        return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+
+
 class SalesforceClient:
     def __init__(
         self,
-        auth: ClientCredentials,
+        auth: ClientCredentials | JwtBearer,
         *,
         api_version: str = API_VERSION,
         max_attempts: int = 5,
@@ -80,6 +102,8 @@ class SalesforceClient:
         self._token: str | None = None
         self._instance = ""
         self._token_lock = asyncio.Lock()
+        self.user_id = ""
+        """The integration user the token acts as (the last part of the token answer's ``id`` URL)."""
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -104,6 +128,7 @@ class SalesforceClient:
                 # a wrong client id or secret is fixed by an operator; Temporal retries meanwhile
                 raise SalesforceError(response.status_code, code, message, "POST", "/services/oauth2/token")
             self._token, self._instance = str(data["access_token"]), str(data["instance_url"]).rstrip("/")
+            self.user_id = str(data.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
 
     def _wait(self, attempt: int) -> float:
         return min(2.0 ** (attempt - 1), self._max_wait)
@@ -147,6 +172,12 @@ class SalesforceClient:
                 await self._sleep(self._wait(attempt))
                 continue
             raise SalesforceError(response.status_code, code, message, method, path)
+
+    async def whoami(self) -> str:
+        """The integration user's id, logging in first if needed."""
+        if self._token is None:
+            await self._login(None)
+        return self.user_id
 
     async def query(self, soql: str, *, deleted: bool = False) -> list[dict[str, Any]]:
         """Every record a SOQL query returns, following ``nextRecordsUrl``; ``deleted`` uses

@@ -28,6 +28,7 @@ from playbook_defs.vocabulary import OwnerRole, Tier
 from workflows.contracts import (
     AccountSnapshot,
     AssignOwnerRequest,
+    ChangesPage,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -69,11 +70,19 @@ class SalesforceCrm:
         self.team_owners = team_owners or {}
         self.account_field = account_field
         roles = [r for r in OwnerRole if r is not OwnerRole.CSM] if owner_roles is None else owner_roles
-        self.owner_fields = {role: owner_field(role) for role in roles if role is not OwnerRole.CSM}
+        self.owner_fields: dict[OwnerRole, str] = {
+            role: owner_field(role) for role in roles if role is not OwnerRole.CSM
+        }
         self._users: dict[str, Person | None] = {}
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    async def changes_since(self, cursor: str | None) -> ChangesPage:
+        """What people did in Salesforce after ``cursor`` (see :mod:`activities.salesforce.inbound`)."""
+        from activities.salesforce.inbound import SalesforceInbound  # it builds on this module
+
+        return await SalesforceInbound(self).changes_since(cursor)
 
     # --- lookups ----------------------------------------------------------------------------
 

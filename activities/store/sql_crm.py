@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from activities.crm import Person
 from activities.crm_errors import RejectedByCrm
+from activities.store import crm_inbound
 from activities.store.db import sessions
 from activities.store.tables import (
     TEAM,
@@ -28,6 +29,7 @@ from playbook_defs.vocabulary import AccountFlag, Fit, OwnerRole, SponsorStatus,
 from workflows.contracts import (
     AccountSnapshot,
     AssignOwnerRequest,
+    ChangesPage,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
@@ -237,6 +239,10 @@ class SqlCrm:
             )
             await session.commit()
             return int(moved.rowcount or 0)
+
+    async def changes_since(self, cursor: str | None) -> ChangesPage:
+        """What people did in this CRM after ``cursor`` (see :mod:`activities.store.crm_inbound`)."""
+        return await crm_inbound.changes_since(self.engine, cursor)
 
     # --- used by the command line and tests, not by activities ----------------------------
 

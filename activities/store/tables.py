@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -118,6 +119,60 @@ class CrmTask(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+
+class CrmChange(Base):
+    """Something done in the SQL CRM by a person (``saves crm task done``, ``saves crm log-call``),
+    kept for the saves to hear of; ``id`` is the cursor the reconciler reads from."""
+
+    __tablename__ = "crm_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    task_key: Mapped[str | None] = mapped_column(String(400))
+    by_name: Mapped[str | None] = mapped_column(String(200))
+    by_id: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(String(128))
+    owner_name: Mapped[str | None] = mapped_column(String(200))
+    owner_email: Mapped[str | None] = mapped_column(String(320))
+    at: Mapped[datetime]
+    """When it happened (a call logged late carries the time of the call)."""
+    recorded_at: Mapped[datetime]
+
+
+class CrmInbox(Base):
+    """A webhook event a CRM sent, kept as received until it is processed. One row per the
+    CRM's event id, so a redelivered webhook is recorded once."""
+
+    __tablename__ = "crm_inbox"
+    __table_args__ = (UniqueConstraint("crm", "event_id", name="uq_crm_inbox_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(200))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(64))
+    change: Mapped[str] = mapped_column(String(64))
+    """The CRM's name for what happened (HubSpot's ``subscriptionType``, e.g. ``object.propertyChange``)."""
+    occurred_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class CrmSyncCursor(Base):
+    """Where the CRM reconciler stopped reading changes, per CRM; it moves once the events are delivered."""
+
+    __tablename__ = "crm_sync_cursors"
+
+    crm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
 
 
 class TimelineNote(Base):

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 
 from activities.store.idempotency import IdempotencyStore
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN, RiskColour, Stage
+from worker.api import hubspot_webhook
 from worker.api.codec import CodecAccess, CodecEndpoints
 from worker.api.gate import Idempotent, SignedRequests
 from worker.api.models import (
@@ -96,6 +97,8 @@ def create_app(
     secrets: Sequence[str],
     max_body: int = DEFAULT_MAX_BODY,
     lifespan: Any = None,
+    hubspot_app_secret: str | None = None,
+    hubspot_webhook_url: str | None = None,
     codec: PayloadCodec | None = None,
     codec_access: CodecAccess | None = None,
 ) -> FastAPI:
@@ -122,8 +125,11 @@ def create_app(
     if engine is not None:
         app.state.engine = engine
     app.state.idempotency = None
+    app.state.hubspot_app_secret = hubspot_app_secret
+    app.state.hubspot_webhook_url = hubspot_webhook_url
     _handlers(app)
     _routes(app)
+    app.include_router(hubspot_webhook.router)
     app.add_middleware(Idempotent, store_of=lambda: _store(app))
     app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body)
     if codec is not None:  # outermost: the codec paths have their own authorization, not the signature

@@ -26,6 +26,8 @@ async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine, 
         engine=engine,
         secrets=secrets,
         max_body=settings.api_max_body,
+        hubspot_app_secret=settings.hubspot_secret,
+        hubspot_webhook_url=settings.hubspot_webhook_url,
         codec=saves.client.data_converter.payload_codec,
         codec_access=CodecAccess.from_settings(settings),
     )

@@ -107,6 +107,8 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
         secrets=secrets,
         max_body=settings.api_max_body,
         lifespan=lifespan,
+        hubspot_app_secret=settings.hubspot_secret,
+        hubspot_webhook_url=settings.hubspot_webhook_url,
         codec=data_converter(settings).payload_codec,
         codec_access=CodecAccess.from_settings(settings),
     )

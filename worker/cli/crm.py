@@ -13,6 +13,7 @@ from rich.table import Table
 from activities.store.crm_import import CrmImportError, import_crm, read_crm_file
 from activities.store.db import create_schema, make_engine
 from activities.store.sql_crm import SqlCrm
+from worker.cli import crm_inbound
 from worker.cli.common import Account, fail, out, run
 from worker.runtime.save_client import SaveError
 from worker.runtime.settings import Settings
@@ -166,3 +167,6 @@ def crm_outbox_resend(
             await engine.dispose()
 
     out.print(f"email {email_id}: {run(work())}")
+
+
+crm_inbound.register(app)  # saves crm task done|reopen|delete, log-call, owner, changes, sync

@@ -17,6 +17,7 @@ from worker.cli.common import err, out, run
 from worker.demo import DEMO_PLAYBOOK_DIR, load_demo_crm, play_demo, start_demo_saves
 from worker.runtime.codec import ensure_key_file
 from worker.runtime.connect import connect
+from worker.runtime.crm_sync import ensure_crm_sync_schedule
 from worker.runtime.devserver import DevServer
 from worker.runtime.logs import configure_logging
 from worker.runtime.runner import WorkerTuning, build_services, build_worker
@@ -73,6 +74,7 @@ async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SP
         client = await connect(settings)
         await register_search_attributes(client)
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
+        await ensure_crm_sync_schedule(client, settings.task_queue, settings.crm_sync_every)
         services = await build_services(settings)
         worker = build_worker(client, settings.task_queue, services.activities(), WorkerTuning.from_settings(settings))
         saves = SaveClient(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from activities.crm import CrmAdapter
 from activities.hubspot.client import HubSpotClient
 from activities.hubspot.crm import HubSpotCrm
-from activities.salesforce.client import ClientCredentials, SalesforceClient
+from activities.salesforce.client import ClientCredentials, JwtBearer, SalesforceClient
 from activities.salesforce.crm import SalesforceCrm
 from activities.store.sql_crm import SqlCrm
 from worker.runtime.settings import Settings
@@ -27,19 +27,28 @@ def make_crm(settings: Settings, store: SqlCrm) -> CrmAdapter:
 
 
 def _salesforce(settings: Settings) -> SalesforceCrm:
-    missing = [
-        f"SAVES_SALESFORCE_{name.upper()}"
-        for name in ("login_url", "client_id", "client_secret")
-        if getattr(settings, f"salesforce_{name}") is None
-    ]
+    """The JWT bearer flow when a private key is configured, else client credentials."""
+    auth: ClientCredentials | JwtBearer
+    if settings.salesforce_private_key_file is not None:
+        needed = {"login_url": settings.salesforce_login_url, "client_id": settings.salesforce_client_id}
+        needed["username"] = settings.salesforce_username
+    else:
+        needed = {"login_url": settings.salesforce_login_url, "client_id": settings.salesforce_client_id}
+        needed["client_secret"] = (
+            settings.salesforce_client_secret.get_secret_value() if settings.salesforce_client_secret else None
+        )
+    missing = [f"SAVES_SALESFORCE_{name.upper()}" for name, value in needed.items() if not value]
     if missing:
         raise CrmSettingsError(f"SAVES_CRM=salesforce needs {', '.join(missing)} (the connected app's)")
-    assert settings.salesforce_login_url and settings.salesforce_client_id and settings.salesforce_client_secret
-    auth = ClientCredentials(
-        settings.salesforce_login_url,
-        settings.salesforce_client_id,
-        settings.salesforce_client_secret.get_secret_value(),
-    )
+    login_url, client_id = str(needed["login_url"]), str(needed["client_id"])
+    if settings.salesforce_private_key_file is not None:
+        try:
+            key = settings.salesforce_private_key_file.read_text()
+        except OSError as exc:
+            raise CrmSettingsError(f"SAVES_SALESFORCE_PRIVATE_KEY_FILE: cannot read it ({exc.strerror})") from None
+        auth = JwtBearer(login_url, client_id, str(needed["username"]), key, settings.salesforce_audience)
+    else:
+        auth = ClientCredentials(login_url, client_id, str(needed["client_secret"]))
     return SalesforceCrm(
         SalesforceClient(auth, api_version=settings.salesforce_api_version),
         settings.salesforce_team_owners,

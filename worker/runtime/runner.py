@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.archive_activities import ArchiveActivities
 from activities.crm_activities import CrmActivities
+from activities.crm_sync_activities import CrmSyncActivities
 from activities.email_activities import EmailActivities
 from activities.mailer import EmailRenderer, SmtpDelivery
 from activities.playbook_activities import PlaybookActivities
@@ -26,6 +27,7 @@ from playbook_defs.loader import load_playbooks
 from worker.runtime.crm_choice import make_crm
 from worker.runtime.heartbeat import HeartbeatInterceptor
 from worker.runtime.settings import Settings
+from workflows.crm_reconciler import CrmReconcilerWorkflow
 from workflows.risk_scan import RiskScanWorkflow
 from workflows.save import SaveWorkflow
 
@@ -44,6 +46,7 @@ class Services:
     scan_activities: ScanActivities
     archive: Archive
     archive_activities: ArchiveActivities
+    crm_sync_activities: CrmSyncActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
@@ -61,6 +64,8 @@ class Services:
             self.triage_activities.load_triage_rules,
             self.scan_activities.scan_batch,
             self.archive_activities.archive_save,
+            self.crm_sync_activities.read_changes,
+            self.crm_sync_activities.commit_cursor,
         ]
 
 
@@ -90,6 +95,7 @@ async def build_services(settings: Settings) -> Services:
         ScanActivities(engine, crm, settings.playbook_dir),
         archive,
         ArchiveActivities(archive),
+        CrmSyncActivities(adapter, engine, settings.crm),
     )
 
 
@@ -121,7 +127,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[SaveWorkflow, RiskScanWorkflow],
+        workflows=[SaveWorkflow, RiskScanWorkflow, CrmReconcilerWorkflow],
         activities=activities,
         interceptors=[HeartbeatInterceptor()],
         max_cached_workflows=t.max_cached_workflows,

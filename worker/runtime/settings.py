@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -53,12 +54,24 @@ class Settings(BaseSettings):
     """The company property that holds our account id."""
     hubspot_team_owners: dict[str, str] = {}
     """Team-wide HubSpot owner id per role, as JSON: {"cs_manager": "123", "executive_sponsor": "456"}."""
+    hubspot_app_secret: SecretStr | None = None
+    """The HubSpot app's client secret: it signs HubSpot's webhooks (``POST /crm/hubspot/webhook``)."""
+    hubspot_webhook_url: str | None = None
+    """The webhook's public URL as set in HubSpot (it is signed); default: the URL the API sees."""
+    crm_sync_every: timedelta = timedelta(minutes=5)
+    """How often the reconciler reads what people did in the CRM (a missed webhook waits at most this long)."""
     salesforce_login_url: str | None = None
     """The org's My Domain URL, e.g. https://acme.my.salesforce.com (the token endpoint lives there)."""
     salesforce_client_id: str | None = None
     """The connected app's consumer key."""
     salesforce_client_secret: SecretStr | None = None
     """The connected app's consumer secret (client-credentials flow)."""
+    salesforce_username: str | None = None
+    """JWT bearer flow: the Salesforce username the saves act as (with ``SALESFORCE_PRIVATE_KEY_FILE``)."""
+    salesforce_private_key_file: Path | None = None
+    """JWT bearer flow: PEM private key whose certificate is uploaded to the connected app."""
+    salesforce_audience: str = "https://login.salesforce.com"
+    """JWT bearer flow: ``https://test.salesforce.com`` for a sandbox."""
     salesforce_api_version: str = "v60.0"
     salesforce_account_field: str = "Saves_Account_Id__c"
     """The Account external-id field that holds our account id."""
@@ -130,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'crm.db').resolve()}"
+
+    @property
+    def hubspot_secret(self) -> str | None:
+        return self.hubspot_app_secret.get_secret_value() if self.hubspot_app_secret else None
 
     @property
     def smtp(self) -> SmtpSettings | None:

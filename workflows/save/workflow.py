@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from playbook_defs.triage_rules import TriageRules
     from playbook_defs.vocabulary import OwnerRole, RiskColour, Stage
     from workflows import rules, triage
-    from workflows.contracts import AccountSnapshot, ActivityName, PlaybookRequest
+    from workflows.contracts import AccountSnapshot, ActivityName, InboundEvent, PlaybookRequest
     from workflows.details import current_details
     from workflows.models import (
         AddCommitment,
@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         archive,
         cadence,
         commitments,
+        crm_sync,
         exit_path,
         help_requests,
         ladder,
@@ -78,6 +79,7 @@ class SaveWorkflow:
     def __init__(self) -> None:
         self._run = SaveRun()
         self._early_triggers: list[Trigger] = []
+        self._early_crm_events: list[InboundEvent] = []
 
     @property
     def s(self) -> SaveState:
@@ -126,6 +128,8 @@ class SaveWorkflow:
         self._run.publish()
         for early in self._early_triggers:
             self._record_trigger(early)
+        for crm_event in self._early_crm_events:
+            self._apply_crm_event(crm_event)
         why = f"{playbook.name} opened on a {trigger.kind.value.replace('_', ' ')} signal"
         if inp.previous is not None:
             why += f" (reopened: {inp.previous.reason})"
@@ -249,6 +253,29 @@ class SaveWorkflow:
     def _record_trigger(self, trigger: Trigger) -> None:
         if triggers.record_trigger(self.s, trigger, workflow.now()):
             self._run.publish()
+
+    @workflow.signal(
+        name=crm_sync.SIGNAL,
+        description="Something a person did in the CRM (a task done or deleted, a call logged, an "
+        "owner changed), at the CRM's time; each event key changes the save once.",
+    )
+    def crm_event(self, event: InboundEvent) -> None:
+        if self._run.state is None:
+            self._early_crm_events.append(event)
+            return
+        self._apply_crm_event(event)
+
+    def _apply_crm_event(self, event: InboundEvent) -> None:
+        if not workflow.patched(crm_sync.PATCH):
+            return
+        run, s = self._run, self.s
+        result = crm_sync.apply_crm_event(s, s.crm_events, event, workflow.now())
+        if result.record is None:
+            return
+        crm_sync.remember(s, result.record)
+        if result.owner_change is not None:
+            run.supervisor.spawn_from_handler(owners.sync_owner(run, result.owner_change))
+        run.publish()
 
     @workflow.query(
         description="The whole save: playbook and version, stage, tasks with owners and "
