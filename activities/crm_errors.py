@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError, StatementError
 from temporalio.exceptions import ApplicationError
 
@@ -48,7 +49,9 @@ def retryable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, StatementError):
         return not isinstance(exc.orig, ValueError | TypeError)
-    return True  # anything else (a surprising answer, a bug fixed by a deploy): Temporal retries it
+    # A value read from the CRM that the save cannot carry (an infinite ARR) fails at once; anything else
+    # (a surprising answer, a bug fixed by a deploy) is retried by Temporal.
+    return not isinstance(exc, ValidationError)
 
 
 @contextmanager
