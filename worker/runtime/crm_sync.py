@@ -9,17 +9,15 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
     WorkflowHandle,
 )
 
+from worker.runtime.schedule import ensure_schedule
 from workflows.contracts import CrmSyncReport
 from workflows.crm_reconciler import CrmReconcilerWorkflow
 
@@ -43,25 +41,7 @@ def crm_sync_schedule(task_queue: str, every: timedelta) -> Schedule:
 
 async def ensure_crm_sync_schedule(client: Client, task_queue: str, every: timedelta) -> str:
     """Create the schedule, or update the one that exists (a paused one stays paused)."""
-    schedule = crm_sync_schedule(task_queue, every)
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(
-            schedule=Schedule(
-                action=schedule.action,
-                spec=schedule.spec,
-                policy=schedule.policy,
-                state=current.description.schedule.state,
-            )
-        )
-
-    await client.get_schedule_handle(SCHEDULE_ID).update(keep_state)
-    return "updated"
+    return await ensure_schedule(client, SCHEDULE_ID, crm_sync_schedule(task_queue, every))
 
 
 async def start_crm_sync_now(client: Client, task_queue: str) -> WorkflowHandle[CrmReconcilerWorkflow, CrmSyncReport]:

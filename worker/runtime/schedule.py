@@ -56,9 +56,13 @@ def scan_schedule(task_queue: str, playbook_dir: Path = PLAYBOOK_DIR) -> Schedul
 
 async def ensure_scan_schedule(client: Client, task_queue: str, playbook_dir: Path = PLAYBOOK_DIR) -> str:
     """Create the schedule, or update the one that exists; returns ``created`` or ``updated``."""
-    schedule = scan_schedule(task_queue, playbook_dir)
+    return await ensure_schedule(client, SCHEDULE_ID, scan_schedule(task_queue, playbook_dir))
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Create ``schedule_id``, or update the one that exists; returns ``created`` or ``updated``."""
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
         pass
@@ -74,7 +78,7 @@ async def ensure_scan_schedule(client: Client, task_queue: str, playbook_dir: Pa
             )
         )
 
-    await client.get_schedule_handle(SCHEDULE_ID).update(keep_state)
+    await client.get_schedule_handle(schedule_id).update(keep_state)
     return "updated"
 
 
