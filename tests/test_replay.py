@@ -23,6 +23,7 @@ from temporalio.worker import Replayer
 from tests import codec_keys
 from tests.replay_changed import SaveWithAnExtraTimer, SaveWithAPatchedTimer
 from worker.runtime.codec import ENCODING
+from worker.runtime.runner import workflow_runner
 from workflows.ids import save_workflow_id
 from workflows.save import SaveWorkflow
 
@@ -39,7 +40,11 @@ async def _failures(
     workflow_class: type, paths: list[Path] = HISTORIES, converter: DataConverter | None = None
 ) -> dict[str, str]:
     """File name -> replay error, for every recorded history that does not replay."""
-    replayer = Replayer(workflows=[workflow_class], data_converter=converter or codec_keys.converter())
+    replayer = Replayer(
+        workflows=[workflow_class],
+        data_converter=converter or codec_keys.converter(),
+        workflow_runner=workflow_runner(),
+    )
     results = await replayer.replay_workflows(_histories(paths), raise_on_replay_failure=False)
     by_run = {save_workflow_id(p.stem): p.name for p in paths}
     failed: dict[str, str] = {}

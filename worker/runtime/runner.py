@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.archive_activities import ArchiveActivities
 from activities.crm_activities import CrmActivities
@@ -120,6 +121,17 @@ class WorkerTuning:
         )
 
 
+ENGINE_MODULES = ("workflows", "playbook_defs")
+"""Imported once per worker and shared by every workflow run, instead of re-imported into each run's
+sandbox (which cost ~700 KB per cached save and most of a save's first workflow task). They are
+deterministic by rule: ``workflows/ruff.toml`` bans clocks, randomness and I/O in the engine."""
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses: the engine's own modules passed through."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*ENGINE_MODULES))
+
+
 def build_worker(
     client: Client, task_queue: str, activities: Sequence[Callable[..., Any]], tuning: WorkerTuning | None = None
 ) -> Worker:
@@ -130,6 +142,7 @@ def build_worker(
         workflows=[SaveWorkflow, RiskScanWorkflow, CrmReconcilerWorkflow],
         activities=activities,
         interceptors=[HeartbeatInterceptor()],
+        workflow_runner=workflow_runner(),
         max_cached_workflows=t.max_cached_workflows,
         max_concurrent_workflow_tasks=t.max_concurrent_workflow_tasks,
         max_concurrent_activities=t.max_concurrent_activities,
