@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.save.context import SaveRun, rejected
     from workflows.save.guards import refuse_inactive
+    from workflows.save.shared import share_playbook, shared_playbook
     from workflows.triage_models import OverrideTriage, TriageDecision
 
 ROLLOVER_EVENTS = 1500
@@ -92,7 +93,7 @@ class SaveWorkflow:
         if inp.state is None:
             await self._open(inp)
         else:
-            self._run.state = inp.state
+            self._run.state = share_playbook(inp.state)
             self._run.state.run_number += 1
         self._run.publish()
         if triage.holding(self.s.triage):
@@ -122,6 +123,7 @@ class SaveWorkflow:
         triage_rules = await call(
             ActivityName.LOAD_TRIAGE_RULES, trigger.account_id, "Load the triage rules", TriageRules, attention=False
         )
+        playbook = shared_playbook(playbook)
         s = rules.new_state(workflow.info().run_id, account, playbook, trigger, workflow.now(), inp.previous)
         s.triage = triage.decide(triage_rules, account, trigger, workflow.now())
         self._run.state = s
