@@ -14,10 +14,14 @@ from workflows.contracts import (
     ActivityName,
     AssignOwnerRequest,
     CloseTasksRequest,
+    CrmTaskBatch,
+    CrmTaskBatchResult,
+    CrmTaskCreated,
     CrmTaskRef,
     CrmTaskRequest,
     HealthReading,
     NoteRequest,
+    OpenInCrmRequest,
     RiskStatusRequest,
 )
 
@@ -48,6 +52,30 @@ class CrmActivities:
                 "crm task created", key=request.key, task_id=task_id, owner_role=request.owner.value
             )
             return CrmTaskRef(task_id=task_id, owner_name=owner.name if owner else None)
+
+    @activity.defn(name=ActivityName.CREATE_CRM_TASKS.value)
+    async def create_tasks(self, batch: CrmTaskBatch) -> CrmTaskBatchResult:
+        """The tasks that open together, in one activity. A task the CRM refuses for good is
+        reported as refused (the save records it as needing attention) and the others are still
+        created; anything worth retrying retries the batch, and the keys keep it idempotent."""
+        created = []
+        for request in batch.tasks:
+            try:
+                ref = await self.create_task(request)
+            except ApplicationError as exc:
+                if not exc.non_retryable:
+                    raise
+                created.append(CrmTaskCreated(key=request.key, refused=exc.message, error_type=exc.type))
+                continue
+            created.append(CrmTaskCreated(key=request.key, task_id=ref.task_id, owner_name=ref.owner_name))
+        return CrmTaskBatchResult(tasks=created)
+
+    @activity.defn(name=ActivityName.OPEN_IN_CRM.value)
+    async def open_in_crm(self, request: OpenInCrmRequest) -> None:
+        """Mark the account at risk and write the opening notes: one activity instead of three."""
+        await self.set_risk_status(request.risk)
+        for note in request.notes:
+            await self.add_note(note)
 
     @activity.defn(name=ActivityName.CLOSE_CRM_TASKS.value)
     async def close_tasks(self, request: CloseTasksRequest) -> int:

@@ -121,6 +121,17 @@ class Harness:
         await self.settle(account)
         return await self.saves.state(account)
 
+    async def eventually_state(self, account: str, holds: Callable[[SaveState], bool]) -> SaveState:
+        """The save's state once ``holds`` is true of it (activities take real milliseconds)."""
+        return await eventually(
+            lambda: self.state(account),
+            holds,
+            what=f"the save for {account} to reach the expected state",
+            timeout=30,
+            interval=0.025,
+            ignore=(SaveError,),
+        )
+
     async def settle(self, account: str) -> None:
         await settle(self.client, workflow_id(account))
 

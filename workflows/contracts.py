@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from playbook_defs.schema import Recipient
+from playbook_defs.schema import PlaybookDef, Recipient
+from playbook_defs.triage_rules import TriageRules
 from playbook_defs.values import SafeModel
 from playbook_defs.vocabulary import (
     AccountFlag,
@@ -78,6 +79,49 @@ class CrmTaskRequest(_Contract):
 class CrmTaskRef(_Contract):
     task_id: str
     owner_name: str | None = None
+
+
+class OpeningRequest(_Contract):
+    """What a new save reads before it can open: its account, its playbook and the triage rules."""
+
+    account_id: str
+    playbook: PlaybookRequest
+
+
+class SaveOpening(_Contract):
+    """Everything a save opens with, read in one activity; in history it is the save's snapshot of
+    the account, the playbook version and the triage rules."""
+
+    account: AccountSnapshot
+    playbook: PlaybookDef
+    triage_rules: TriageRules
+
+
+class OpenInCrmRequest(_Contract):
+    """Mark the account at risk and write the opening notes, in one call."""
+
+    risk: RiskStatusRequest
+    notes: list[NoteRequest]
+
+
+class CrmTaskBatch(_Contract):
+    """Tasks that open together, created in one call; each keeps its own idempotency key."""
+
+    tasks: list[CrmTaskRequest]
+
+
+class CrmTaskCreated(_Contract):
+    """One task of a batch: created (``task_id``), or refused by the CRM for good (``refused``)."""
+
+    key: str
+    task_id: str | None = None
+    owner_name: str | None = None
+    refused: str | None = None
+    error_type: str | None = None
+
+
+class CrmTaskBatchResult(_Contract):
+    tasks: list[CrmTaskCreated]
 
 
 class CloseTasksRequest(_Contract):
@@ -245,6 +289,9 @@ class ActivityName(StrEnum):
     LOAD_PLAYBOOK = "load_playbook"
     LOAD_TRIAGE_RULES = "load_triage_rules"
     CREATE_CRM_TASK = "create_crm_task"
+    READ_SAVE_OPENING = "read_save_opening"
+    OPEN_IN_CRM = "open_in_crm"
+    CREATE_CRM_TASKS = "create_crm_tasks"
     CLOSE_CRM_TASKS = "close_crm_tasks"
     SET_RISK_STATUS = "set_risk_status"
     ADD_TIMELINE_NOTE = "add_timeline_note"

@@ -16,6 +16,7 @@ from activities.crm_activities import CrmActivities
 from activities.crm_sync_activities import CrmSyncActivities
 from activities.email_activities import EmailActivities
 from activities.mailer import EmailRenderer, SmtpDelivery
+from activities.opening_activities import OpeningActivities
 from activities.playbook_activities import PlaybookActivities
 from activities.scan_activities import ScanActivities
 from activities.scan_rules import load_scan_rules
@@ -49,11 +50,18 @@ class Services:
     archive_activities: ArchiveActivities
     crm_sync_activities: CrmSyncActivities
 
+    @property
+    def opening_activities(self) -> OpeningActivities:
+        return OpeningActivities(self.crm_activities, self.playbook_activities, self.triage_activities)
+
     def activities(self) -> list[Callable[..., Any]]:
         c, e, p = self.crm_activities, self.email_activities, self.playbook_activities
         return [
             c.fetch_account,
             c.create_task,
+            c.create_tasks,
+            c.open_in_crm,
+            self.opening_activities.read_save_opening,
             c.close_tasks,
             c.set_risk_status,
             c.add_note,

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         exit_path,
         help_requests,
         ladder,
+        opening,
         outcome,
         owners,
         recovery,
@@ -79,6 +80,8 @@ class SaveWorkflow:
 
     def __init__(self) -> None:
         self._run = SaveRun()
+        self._opens_in_one_read = False
+        """This run opened the save the one-read way (:data:`opening.PATCH`)."""
         self._early_triggers: list[Trigger] = []
         self._early_crm_events: list[InboundEvent] = []
 
@@ -107,6 +110,37 @@ class SaveWorkflow:
     async def _open(self, inp: SaveInput) -> None:
         """Read the account, the playbook and the triage rules; decide the path; tell the CRM."""
         trigger = inp.trigger
+        self._opens_in_one_read = workflow.patched(opening.PATCH)
+        if self._opens_in_one_read:
+            read = await opening.read(self._run, trigger)
+            account, playbook, triage_rules = read.account, read.playbook, read.triage_rules
+        else:
+            account, playbook, triage_rules = await self._read_one_at_a_time(trigger)
+        playbook = shared_playbook(playbook)
+        s = rules.new_state(workflow.info().run_id, account, playbook, trigger, workflow.now(), inp.previous)
+        s.triage = triage.decide(triage_rules, account, trigger, workflow.now())
+        self._run.state = s
+        self._run.publish()
+        for early in self._early_triggers:
+            self._record_trigger(early)
+        for crm_event in self._early_crm_events:
+            self._apply_crm_event(crm_event)
+        why = f"{playbook.name} opened on a {trigger.kind.value.replace('_', ' ')} signal"
+        if inp.previous is not None:
+            why += f" (reopened: {inp.previous.reason})"
+        effects = self._run.effects
+        if self._opens_in_one_read:
+            await opening.tell_crm(self._run, why, triage.summary(s.triage))
+        else:
+            await asyncio.gather(
+                effects.set_risk(RiskColour.RED, why),
+                effects.note("opened", why),
+                effects.note("triage", triage.summary(s.triage)),
+            )
+        workflow.logger.info("save opened", extra=self._run.log_extra())
+
+    async def _read_one_at_a_time(self, trigger: Trigger) -> tuple[AccountSnapshot, PlaybookDef, TriageRules]:
+        """How saves started before :data:`opening.PATCH` read what they open with."""
         call = self._run.effects.call
         # Without the account, the playbook or the rules there is no save: their errors end the run.
         account = await call(
@@ -123,28 +157,12 @@ class SaveWorkflow:
         triage_rules = await call(
             ActivityName.LOAD_TRIAGE_RULES, trigger.account_id, "Load the triage rules", TriageRules, attention=False
         )
-        playbook = shared_playbook(playbook)
-        s = rules.new_state(workflow.info().run_id, account, playbook, trigger, workflow.now(), inp.previous)
-        s.triage = triage.decide(triage_rules, account, trigger, workflow.now())
-        self._run.state = s
-        self._run.publish()
-        for early in self._early_triggers:
-            self._record_trigger(early)
-        for crm_event in self._early_crm_events:
-            self._apply_crm_event(crm_event)
-        why = f"{playbook.name} opened on a {trigger.kind.value.replace('_', ' ')} signal"
-        if inp.previous is not None:
-            why += f" (reopened: {inp.previous.reason})"
-        effects = self._run.effects
-        await asyncio.gather(
-            effects.set_risk(RiskColour.RED, why),
-            effects.note("opened", why),
-            effects.note("triage", triage.summary(s.triage)),
-        )
-        workflow.logger.info("save opened", extra=self._run.log_extra())
+        return account, playbook, triage_rules
 
     async def _save_phase(self) -> SaveResult:
         run, s = self._run, self.s
+        if self._opens_in_one_read:
+            await opening.open_first_tasks(run)
         for step in s.playbook.steps:
             task, auto = s.tasks.get(step.id), s.automated.get(step.id)
             if (task and task.is_active) or (auto and auto.status is AutomatedStatus.PENDING):
