@@ -62,6 +62,45 @@ class IdempotencyStore:
             await session.commit()
             return Claim("run" if taken.rowcount else "in_progress")
 
+    async def claim_all(self, keys: list[tuple[str, str]], now: datetime) -> tuple[list[str], tuple[str, Claim] | None]:
+        """Claim every ``(key, fingerprint)``: the keys claimed, or none and the key that was refused
+        with what to answer.
+
+        The usual case (every key new) is one transaction; a key already known falls back to
+        claiming one at a time, which says what to answer (replay, in progress, mismatch)."""
+        async with self._sessions() as session:
+            session.add_all(ApiRequest(key=k, fingerprint=f, state="in_progress", claimed_at=now) for k, f in keys)
+            try:
+                await session.commit()
+                return [k for k, _ in keys], None
+            except IntegrityError:
+                await session.rollback()
+        claimed: list[str] = []
+        for key, fingerprint in keys:
+            claim = await self.claim(key, fingerprint, now)
+            if claim.outcome != "run":
+                await self.release_all(claimed)
+                return [], (key, claim)
+            claimed.append(key)
+        return claimed, None
+
+    async def finish_all(
+        self, keys: list[str], status_code: int, body: bytes, content_type: str, now: datetime
+    ) -> None:
+        """Store the answer under every key, in one transaction, before it is sent."""
+        async with self._sessions() as session:
+            await session.execute(
+                update(ApiRequest)
+                .where(ApiRequest.key.in_(keys))
+                .values(state="done", status_code=status_code, body=body, content_type=content_type, finished_at=now)
+            )
+            await session.commit()
+
+    async def release_all(self, keys: list[str]) -> None:
+        async with self._sessions() as session:
+            await session.execute(delete(ApiRequest).where(ApiRequest.key.in_(keys), ApiRequest.state == "in_progress"))
+            await session.commit()
+
     async def finish(self, key: str, status_code: int, body: bytes, content_type: str, now: datetime) -> None:
         async with self._sessions() as session:
             await session.execute(

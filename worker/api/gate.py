@@ -148,15 +148,10 @@ class Idempotent:
             keys.append((f"{scope['path']}#{key}"[:400], fingerprint))
         store = self.store_of()
         now = datetime.now(UTC)
-        claimed: list[str] = []
-        for scoped, print_ in keys:
-            claim = await store.claim(scoped, print_, now)
-            if claim.outcome == "run":
-                claimed.append(scoped)
-                continue
-            for done in claimed:
-                await store.release(done)
-            await self._refuse(send, claim, signature=scoped.startswith("signed:"))
+        claimed, refusal = await store.claim_all(keys, now)
+        if refusal is not None:
+            refused_key, claim = refusal
+            await self._refuse(send, claim, signature=refused_key.startswith("signed:"))
             return
         captured: dict[str, Any] = {"start": None, "body": []}
 
@@ -169,8 +164,7 @@ class Idempotent:
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            for scoped in claimed:
-                await store.release(scoped)
+            await store.release_all(claimed)
             raise
         start: Message | None = captured["start"]
         status = int(start["status"]) if start is not None else 500
@@ -181,11 +175,10 @@ class Idempotent:
         )
         # Stored before it is sent: a redelivery that arrives as soon as the sender has the
         # answer must find it, not a claim still in progress.
-        for scoped in claimed:
-            if 200 <= status < 300:
-                await store.finish(scoped, status, content, content_type, datetime.now(UTC))
-            else:
-                await store.release(scoped)
+        if 200 <= status < 300:
+            await store.finish_all(claimed, status, content, content_type, datetime.now(UTC))
+        else:
+            await store.release_all(claimed)
         if start is None:
             await send_error(send, 500, "internal_error", "the request produced no answer")
             return
