@@ -56,6 +56,7 @@ from bench_bare import Shape
 from activities.store.crm_generate import add_generated_accounts
 from activities.store.db import create_schema, make_engine
 from worker.api.signature import HEADER, sign
+from worker.runtime.codec import converter_for, new_key, parse_keys
 from workflows.search_attributes import cli_flags
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,10 +119,16 @@ class Procs:
                 proc.wait()
 
 
+KEYS = new_key()
+"""Payloads are encrypted, as in production (``saves up`` makes a key too); one key for the whole run."""
+CONVERTER = converter_for(parse_keys(KEYS, "the benchmark"))
+
+
 def base_env(data_dir: Path, address: str, queue: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
+            "SAVES_ENCRYPTION_KEYS": KEYS,
             "PYTHONPATH": str(ROOT),
             "SAVES_DATA_DIR": str(data_dir),
             "SAVES_TEMPORAL_ADDRESS": address,
@@ -554,7 +561,10 @@ class LifecycleDriver:
 
         self.env = env
         self.crm = SqlCrm(engine)
-        self.saves = SaveClient(env.client, queue, load_playbooks(), self.crm)
+        # the bare workflows take plain payloads; the saves' payloads are encrypted
+        config = env.client.config()
+        config["data_converter"] = CONVERTER
+        self.saves = SaveClient(Client(**config), queue, load_playbooks(), self.crm)
         self.services = self  # tests.drive reaches the CRM as h.services.crm
 
     async def ready(self) -> None:
@@ -564,7 +574,7 @@ class LifecycleDriver:
         from activities.save_starter import workflow_id
         from worker.devtools.settle import settle
 
-        await settle(self.env.client, workflow_id(account))
+        await settle(self.saves.client, workflow_id(account))
         return await self.saves.state(account)
 
     async def act(self, account: str, update: Any, request: Any) -> Any:
