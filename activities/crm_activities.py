@@ -58,6 +58,24 @@ class CrmActivities:
         """The tasks that open together, in one activity. A task the CRM refuses for good is
         reported as refused (the save records it as needing attention) and the others are still
         created; anything worth retrying retries the batch, and the keys keep it idempotent."""
+        batched = getattr(self.crm, "create_tasks", None)
+        if batched is not None and batch.tasks:
+            try:
+                with rejections_fail_fast():
+                    made = await batched(batch.tasks)
+            except ApplicationError as exc:
+                if not exc.non_retryable:
+                    raise
+                # refused as a whole: one at a time says which task the CRM refuses
+            else:
+                for request in batch.tasks:
+                    activity_log(request.save).info("crm task created", key=request.key, task_id=made[request.key][0])
+                return CrmTaskBatchResult(
+                    tasks=[
+                        CrmTaskCreated(key=r.key, task_id=made[r.key][0], owner_name=made[r.key][1])
+                        for r in batch.tasks
+                    ]
+                )
         created = []
         for request in batch.tasks:
             try:

@@ -19,7 +19,7 @@ from playbook_defs.vocabulary import OwnerRole, TriggerKind
 from tests.harness import Harness, SmtpSink
 from worker.runtime.runner import Services
 from worker.runtime.settings import Settings
-from workflows.contracts import ActivityName, CrmTaskRef, CrmTaskRequest
+from workflows.contracts import ActivityName, CrmTaskRef, CrmTaskRequest, SaveRef
 from workflows.ids import save_workflow_id
 from workflows.models import TaskStatus
 from workflows.save import opening
@@ -69,8 +69,20 @@ class RefusesEngineeringTasks(CrmActivities):
         return await super().create_task(request)
 
 
+class OneTaskAtATime:
+    """The CRM store without its batch write, so each task is offered (and refused) on its own."""
+
+    def __init__(self, crm: Any) -> None:
+        self._crm = crm
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "create_tasks":
+            raise AttributeError(name)
+        return getattr(self._crm, name)
+
+
 def _refusing(services: Services) -> list[Any]:
-    refusing = RefusesEngineeringTasks(services.crm_activities.crm)
+    refusing = RefusesEngineeringTasks(OneTaskAtATime(services.crm_activities.crm))
     swap = {"create_tasks": refusing.create_tasks, "create_task": refusing.create_task}
     return [swap.get(getattr(a, "__name__", ""), a) for a in services.activities()]
 
@@ -90,3 +102,24 @@ async def test_a_first_task_the_crm_refuses_needs_attention_and_the_others_are_c
         assert all(state.tasks[t].crm_task_id for t in others)
         assert all(state.tasks[t].crm_task_id is None and state.tasks[t].status is TaskStatus.OPEN for t in engineering)
         assert "Needs attention" in await h.saves.details("northwind")
+
+
+async def test_a_retried_batch_of_first_tasks_creates_nothing_twice(harness: Harness) -> None:
+    state = await harness.start("northwind", TriggerKind.PRODUCT_GAP)
+    first = opening.opens_at_start(state)
+    await harness.eventually_state("northwind", lambda s: all(s.tasks[t].crm_task_id for t in first))
+    before = await harness.crm_tasks("northwind")
+    requests = [
+        CrmTaskRequest(
+            key=f"{state.save_id}/task/{t}",
+            save=SaveRef(account_id="northwind", save_id=state.save_id, playbook_id=state.playbook.id),
+            owner=state.tasks[t].owner,
+            title=state.tasks[t].title,
+            due_at=state.opened_at,
+            at=state.opened_at,
+        )
+        for t in first
+    ]
+    again = await harness.services.crm.create_tasks(requests)
+    assert sorted(task_id for task_id, _ in again.values()) == sorted(str(state.tasks[t].crm_task_id) for t in first)
+    assert len(await harness.crm_tasks("northwind")) == len(before)

@@ -145,6 +145,62 @@ class SqlCrm:
             assert task_id is not None
             return task_id
 
+    async def create_tasks(self, requests: Sequence[CrmTaskRequest]) -> dict[str, tuple[str, str | None]]:
+        """Tasks of one account that open together, in one transaction: key -> (task id, owner's name).
+
+        Keys already used return the tasks they made (a retried batch creates nothing twice)."""
+        if not requests:
+            return {}
+        account_id = requests[0].save.account_id
+        if any(r.save.account_id != account_id for r in requests):
+            raise ValueError("a batch of CRM tasks belongs to one account")
+        keys = [r.key for r in requests]
+        async with self._sessions() as session:
+            existing = await self._made(session, keys)
+            missing = [r for r in requests if r.key not in existing]
+            owners: dict[str, Owner] = {}
+            if missing:
+                await self._known(session, account_id)
+                rows = (
+                    (await session.execute(select(Owner).where(Owner.account_id.in_([account_id, TEAM]))))
+                    .scalars()
+                    .all()
+                )
+                for row in sorted(rows, key=lambda r: r.account_id != account_id):  # the account's own first
+                    owners.setdefault(row.role, row)
+                for request in missing:
+                    owner = owners.get(request.owner.value)
+                    session.add(
+                        CrmTask(
+                            key=request.key,
+                            account_id=account_id,
+                            save_id=request.save.save_id,
+                            owner_role=request.owner.value,
+                            owner_id=owner.owner_id if owner else None,
+                            owner_name=owner.name if owner else None,
+                            title=request.title,
+                            body=request.body,
+                            due_at=request.due_at,
+                            status="open",
+                            created_at=request.at,
+                        )
+                    )
+                try:
+                    await session.commit()
+                except IntegrityError:  # a concurrent attempt created some first: make the rest one by one
+                    await session.rollback()
+                    for request in missing:
+                        owner = owners.get(request.owner.value)
+                        person = Person(owner.name, owner.email, owner.owner_id) if owner else None
+                        await self.create_task(request, person)
+            return await self._made(session, keys)
+
+    @staticmethod
+    async def _made(session: Any, keys: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Tasks already made under these keys: key -> (task id, owner's name)."""
+        query = select(CrmTask.key, CrmTask.id, CrmTask.owner_name).where(CrmTask.key.in_(keys))
+        return {key: (f"T-{task_id}", name) for key, task_id, name in (await session.execute(query)).all()}
+
     @staticmethod
     async def _task_id(session: Any, key: str) -> str | None:
         found = (await session.execute(select(CrmTask.id).where(CrmTask.key == key))).scalar()
