@@ -6,6 +6,7 @@ trip and a workflow task, so opening cheaply is what lets every one of them open
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -26,12 +27,16 @@ from workflows.save import opening
 
 
 async def _activities_scheduled(h: Harness, account: str) -> Counter[str]:
+    """Activities the save ran, by type; local activities (run inside a workflow task) as ``local``."""
     history = await h.client.get_workflow_handle(save_workflow_id(account)).fetch_history()
-    return Counter(
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    )
+    found: Counter[str] = Counter()
+    for e in history.events:
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            found[e.activity_task_scheduled_event_attributes.activity_type.name] += 1
+        elif e.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            data = e.marker_recorded_event_attributes.details["data"].payloads[0].data
+            found[f"local {json.loads(data)['activity_type']}"] += 1
+    return found
 
 
 async def test_a_save_opens_with_one_read_one_crm_write_and_one_call_for_its_first_tasks(
@@ -42,12 +47,22 @@ async def test_a_save_opens_with_one_read_one_crm_write_and_one_call_for_its_fir
     assert len(first) >= 2, "the product playbook opens several tasks at once"
     await harness.eventually_state("northwind", lambda s: all(s.tasks[t].crm_task_id for t in first))
     scheduled = await _activities_scheduled(harness, "northwind")
-    assert scheduled[ActivityName.READ_SAVE_OPENING] == 1
+    assert scheduled[f"local {ActivityName.READ_SAVE_OPENING}"] == 1, scheduled
     assert scheduled[ActivityName.OPEN_IN_CRM] == 1
     assert scheduled[ActivityName.CREATE_CRM_TASKS] == 1
     for one_at_a_time in (ActivityName.FETCH_ACCOUNT, ActivityName.LOAD_PLAYBOOK, ActivityName.LOAD_TRIAGE_RULES):
         assert scheduled[one_at_a_time] == 0
     assert scheduled[ActivityName.CREATE_CRM_TASK] == 0, "no first task was created on its own"
+    # one workflow task reads (locally), then sends the CRM write and the first tasks together
+    history = await harness.client.get_workflow_handle(save_workflow_id("northwind")).fetch_history()
+    sent_in = {
+        e.activity_task_scheduled_event_attributes.activity_type.name: (
+            e.activity_task_scheduled_event_attributes.workflow_task_completed_event_id
+        )
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    assert sent_in[ActivityName.OPEN_IN_CRM] == sent_in[ActivityName.CREATE_CRM_TASKS] == min(sent_in.values())
     # what the CS team sees: the account is red, each first task is in the CRM for its owner, due on time
     state = await harness.state("northwind")
     assert state.risk.value == "red"

@@ -112,7 +112,7 @@ class SaveWorkflow:
         trigger = inp.trigger
         self._opens_in_one_read = workflow.patched(opening.PATCH)
         if self._opens_in_one_read:
-            read = await opening.read(self._run, trigger)
+            read = await opening.read(trigger)
             account, playbook, triage_rules = read.account, read.playbook, read.triage_rules
         else:
             account, playbook, triage_rules = await self._read_one_at_a_time(trigger)
@@ -130,7 +130,8 @@ class SaveWorkflow:
             why += f" (reopened: {inp.previous.reason})"
         effects = self._run.effects
         if self._opens_in_one_read:
-            await opening.tell_crm(self._run, why, triage.summary(s.triage))
+            # in flight while the save goes on, so its first tasks go out in this same workflow task
+            self._run.supervisor.spawn(opening.tell_crm(self._run, why, triage.summary(s.triage)))
         else:
             await asyncio.gather(
                 effects.set_risk(RiskColour.RED, why),
