@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine; for a SQLite file, its folder is created and WAL mode switched on."""
+    """An async engine; for a SQLite file, its folder is created and WAL mode switched on.
+
+    SQLite runs with ``synchronous=NORMAL``: in WAL mode a commit then costs no disk flush (about
+    0.05 ms here instead of 5 ms, and every writer waits for the one before it), the file stays
+    consistent through any crash, and only a power cut or OS crash can undo the last commits before
+    it. The embedded store is for one machine; production runs on PostgreSQL."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -22,6 +27,7 @@ def make_engine(url: str) -> AsyncEngine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
