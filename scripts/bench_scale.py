@@ -721,7 +721,12 @@ def main() -> None:
         args.hold = [1000, 5000, 10000]
     needed = args.pairs * args.intake + args.burst + max(args.hold)
     args.accounts = needed + 100
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # stopped from outside: still stop the servers it started
     asyncio.run(run(args))
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
