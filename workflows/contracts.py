@@ -283,7 +283,7 @@ class CrmSyncReport(_Contract):
 
 class ActivityName(StrEnum):
     """Activity types the save engine calls. The engine calls them by name, so the workflow never
-    imports the activity implementations (and the sandbox never loads SQLAlchemy, Jinja2 or SMTP)."""
+    imports the activity implementations (and never loads SQLAlchemy, Jinja2 or SMTP)."""
 
     FETCH_ACCOUNT = "fetch_account"
     LOAD_PLAYBOOK = "load_playbook"

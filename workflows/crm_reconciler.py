@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
 READ_CHANGES = "read_crm_changes"
 COMMIT_CURSOR = "commit_crm_cursor"
-"""Activity names (``activities/crm_sync_activities.py``); called by name, so the sandbox never
+"""Activity names (``activities/crm_sync_activities.py``); called by name, so the engine never
 loads the adapters."""
 MAX_PAGES = 20
 """Pages read in one run; the next run (minutes later) goes on from the cursor."""
