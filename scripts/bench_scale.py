@@ -469,14 +469,27 @@ class Bench:
             self.say(f"burst {n}: time to all opened, saves/bare {ratio:.2f}x (one pair)")
 
     async def timeouts(self, workflow_ids: Sequence[str]) -> dict[str, int]:
-        """Workflow-task timeouts and activity attempts lost to a timeout, from every run's history."""
-        counts = {"workflow_task_timeouts": 0, "heartbeat_timeouts": 0, "other_activity_timeouts": 0, "retried": 0}
+        """Workflow-task timeouts and activity attempts lost to a timeout, from every run's history.
+
+        ``workflow_task_timeouts`` are tasks a worker started and did not finish in time (the work
+        is done again); ``sticky_queue_timeouts`` are tasks that waited for the busy worker that
+        holds the save in memory and were handed back to the shared queue (the save is replayed
+        from its history by whichever worker takes it)."""
+        counts = {
+            "workflow_task_timeouts": 0,
+            "sticky_queue_timeouts": 0,
+            "heartbeat_timeouts": 0,
+            "other_activity_timeouts": 0,
+            "retried": 0,
+        }
 
         async def one(wid: str) -> None:
             try:
                 async for event in self.client.get_workflow_handle(wid).fetch_history_events():
                     if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-                        counts["workflow_task_timeouts"] += 1
+                        kind = event.workflow_task_timed_out_event_attributes.timeout_type
+                        sticky = kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+                        counts["sticky_queue_timeouts" if sticky else "workflow_task_timeouts"] += 1
                     elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                         attrs = event.activity_task_started_event_attributes
                         if attrs.attempt > 1:
