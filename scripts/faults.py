@@ -1,6 +1,8 @@
-"""Fault injection: saves run on a Temporal dev server with two ``saves worker`` processes, an SMTP
-relay that misbehaves, workers and the server itself killed with SIGKILL mid-steps, and poison
-inputs sent to the API.
+"""Fault injection: workers and the Temporal server killed with SIGKILL, a bad relay, poison inputs.
+
+Saves run on a Temporal dev server with two ``saves worker`` processes, an SMTP relay that
+misbehaves, workers and the server itself killed with SIGKILL mid-steps, and poison inputs sent
+to the API.
 
     python scripts/faults.py [--kills 6] [--server-kills 2] [--seconds 60] [--outage 5] [--settle 45]
 
