@@ -92,8 +92,7 @@ class Harness:
         trigger_id: str | None = None,
         **extra: Any,
     ) -> TriggerResult:
-        self.touched.add(workflow_id(account))
-        return await self.saves.trigger(
+        result = await self.saves.trigger(
             Trigger(
                 trigger_id=trigger_id or uuid.uuid4().hex,
                 account_id=account,
@@ -104,6 +103,8 @@ class Harness:
                 **extra,
             )
         )
+        self.touched.add(result.workflow_id)
+        return result
 
     async def start(self, account: str, kind: TriggerKind = TriggerKind.MANUAL, **kw: Any) -> SaveState:
         await self.trigger(account, kind, **kw)

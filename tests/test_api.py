@@ -110,7 +110,10 @@ async def test_a_trigger_while_temporal_is_down_gets_503_and_its_retry_runs(harn
     # A client of a server that does not answer (nothing listens on the port), as while Temporal
     # restarts: the sender hears 503 and that it should send again, not a 500.
     down = await Client.connect(
-        f"127.0.0.1:{free_port()}", lazy=True, retry_config=RetryConfig(max_retries=0), namespace="default"
+        f"127.0.0.1:{free_port()}",
+        lazy=True,
+        retry_config=RetryConfig(max_retries=0),
+        data_converter=harness.client.data_converter,
     )
     saves = SaveClient(down, "nowhere", harness.saves.library, harness.services.crm)
     app = create_app(saves, engine=harness.services.engine, secrets=[SECRET])
