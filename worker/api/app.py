@@ -44,7 +44,7 @@ from worker.runtime.save_client import (
     SaveClient,
     SaveError,
     UnknownAccount,
-    UnknownTask,
+    UnknownItem,
     new_trigger_id,
 )
 from workflows import search_attributes as sa
@@ -74,7 +74,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in {
         400: "Malformed JSON",
         401: "Missing, wrong or stale signature",
-        404: "Unknown account or no save",
+        404: "Unknown account, no save, or no such task or commitment on the save",
         409: "The save refused the action (the message says why)",
         413: "Body too large",
         422: "Invalid request; `fields` names each field",
@@ -101,6 +101,7 @@ def create_app(
     hubspot_webhook_url: str | None = None,
     codec: PayloadCodec | None = None,
     codec_access: CodecAccess | None = None,
+    require_v2: bool = False,
 ) -> FastAPI:
     """The API over ``saves``, remembering answers in the SQL store behind ``engine``; or, with
     ``lifespan``, over the client and engine it puts in ``app.state.saves`` and ``app.state.engine``
@@ -113,7 +114,8 @@ def create_app(
         summary="Durable save playbooks: report risk triggers, read saves, act on them.",
         description=(
             "Every request except `/openapi.json`, `/docs` and `/healthz` is signed: header "
-            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. '
+            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, or, bound to the '
+            'request, `v2=<hex HMAC-SHA256 of "<t>.<METHOD> <path?query>.<Idempotency-Key>.<raw body>">`. '
             "A POST with an `Idempotency-Key` header (or an `event_id` in a trigger) is run once; "
             "a redelivery returns the first answer."
         ),
@@ -131,7 +133,7 @@ def create_app(
     _routes(app)
     app.include_router(hubspot_webhook.router)
     app.add_middleware(Idempotent, store_of=lambda: _store(app))
-    app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body)
+    app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body, require_bound=require_v2)
     if codec is not None:  # outermost: the codec paths have their own authorization, not the signature
         app.add_middleware(CodecEndpoints, codec=codec, access=codec_access or CodecAccess())
     return app
@@ -190,7 +192,9 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SaveError)
     async def save_error(request: Request, exc: SaveError) -> JSONResponse:
-        if isinstance(exc, UnknownAccount | NoSave | UnknownTask):
+        if isinstance(exc, UnknownItem):
+            return _error(404, "not_found", str(exc), [FieldProblem(field=exc.field, message=str(exc))])
+        if isinstance(exc, UnknownAccount | NoSave):
             return _error(404, "not_found", str(exc))
         if isinstance(exc, NoRoute):
             return _error(422, "no_playbook", str(exc), [FieldProblem(field=exc.field, message=str(exc))])
@@ -284,8 +288,7 @@ def _routes(app: FastAPI) -> None:
     ) -> Commitment:
         """Mark a commitment delivered."""
         request = FulfilCommitment(commitment_id=commitment_id, **body.model_dump())
-        result: Commitment = await saves.update(account_id, SaveWorkflow.fulfil_commitment, request)
-        return result
+        return await saves.fulfil_commitment(account_id, request)
 
     @app.post("/saves/{account_id}/root-cause", response_model=RootCause, tags=["actions"])
     async def root_cause(account_id: AccountPath, body: RecordRootCause, saves: Saves) -> RootCause:
