@@ -43,7 +43,7 @@ from worker.runtime.listing import VIEWS, FilterError, SaveFilter, list_saves, p
 from worker.runtime.runner import Services
 from worker.runtime.save_client import workflow_id
 from worker.runtime.settings import Settings
-from worker.runtime.visibility import register_search_attributes
+from worker.runtime.visibility import AttributeCheck, ensure_search_attributes, register_search_attributes
 from workflows import search_attributes as sa
 from workflows import wording
 from workflows.contracts import ActivityName, EmailReceipt, EmailRequest
@@ -498,3 +498,26 @@ async def test_a_worker_refuses_to_start_on_a_namespace_that_cannot_take_a_new_a
     assert len(errors) == 1 and errors[0].startswith("error: namespace 'no-room' lacks"), result.stderr
     assert "SaveNeedsAttention (Bool)" in errors[0] and "`saves search-attributes`" in errors[0]
     assert "SaveStage" not in errors[0]  # only what is missing is named
+
+
+async def test_the_start_check_passes_where_nothing_can_be_checked(time_env: WorkflowEnvironment) -> None:
+    """The time-skipping test server has no operator service and takes any attribute: workers start."""
+    assert await ensure_search_attributes(time_env.client) == AttributeCheck([])
+
+
+async def test_the_start_check_adds_what_a_namespace_lacks(scenario: Scenario) -> None:
+    service = scenario.client.workflow_service
+    await service.register_namespace(
+        RegisterNamespaceRequest(namespace="upgrading", workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    upgrading = await Client.connect(scenario.client.service_client.config.target_host, namespace="upgrading")
+
+    async def check() -> AttributeCheck | None:
+        try:
+            return await ensure_search_attributes(upgrading)
+        except RPCError:  # the new namespace reaches every service a moment later
+            return None
+
+    first = await eventually(check, lambda found: found is not None, what="the new namespace", timeout=30, interval=0.3)
+    assert first == AttributeCheck(sorted(key.name for key in sa.ALL_KEYS))
+    assert await ensure_search_attributes(upgrading) == AttributeCheck([])
