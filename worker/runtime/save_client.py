@@ -27,7 +27,7 @@ from activities.save_starter import (
     workflow_id,
 )
 from activities.store.sql_crm import SqlCrm
-from workflows.models import CompleteTask, SaveState, Task
+from workflows.models import Commitment, CompleteTask, FulfilCommitment, SaveState, Task
 from workflows.save import SaveWorkflow
 
 __all__ = [
@@ -39,14 +39,34 @@ __all__ = [
     "SaveError",
     "TriggerResult",
     "UnknownAccount",
+    "UnknownCommitment",
+    "UnknownItem",
     "UnknownTask",
     "new_trigger_id",
     "workflow_id",
 ]
 
 
-class UnknownTask(SaveError):
-    """The save has no task by that id; the message suggests close matches."""
+class UnknownItem(SaveError):
+    """The save has no task or commitment by that id; ``field`` names the id that is wrong, and the
+    message suggests close matches."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownTask(UnknownItem):
+    """The save has no task by that id."""
+
+
+class UnknownCommitment(UnknownItem):
+    """The save has no commitment by that id."""
+
+
+def _hint(wrong: str, ids: list[str], what: str) -> str:
+    close = get_close_matches(wrong, ids, n=3)
+    return f"did you mean {' or '.join(close)}?" if close else f"its {what}: {', '.join(ids) or 'none'}"
 
 
 class SaveClient(SaveStarter):
@@ -67,12 +87,21 @@ class SaveClient(SaveStarter):
         """Mark a task done; an id the save does not know is :class:`UnknownTask`, with close matches."""
         state = await self.state(account_id)
         if request.task_id not in state.tasks:
-            ids = sorted(state.tasks)
-            close = get_close_matches(request.task_id, ids, n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else f"its tasks: {', '.join(ids) or 'none'}"
-            raise UnknownTask(f"{account_id}'s save has no task {request.task_id!r}; {hint}")
+            hint = _hint(request.task_id, sorted(state.tasks), "tasks")
+            raise UnknownTask("task_id", f"{account_id}'s save has no task {request.task_id!r}; {hint}")
         task: Task = await self.update(account_id, SaveWorkflow.complete_task, request)
         return task
+
+    async def fulfil_commitment(self, account_id: str, request: FulfilCommitment) -> Commitment:
+        """Mark a commitment delivered; an id the save does not know is :class:`UnknownCommitment`."""
+        state = await self.state(account_id)
+        ids = [c.id for c in state.commitments]
+        if request.commitment_id not in ids:
+            hint = _hint(request.commitment_id, ids, "commitments")
+            message = f"{account_id}'s save has no commitment {request.commitment_id!r}; {hint}"
+            raise UnknownCommitment("commitment_id", message)
+        commitment: Commitment = await self.update(account_id, SaveWorkflow.fulfil_commitment, request)
+        return commitment
 
     async def update(self, account_id: str, update: Any, request: Any) -> Any:
         """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""
