@@ -101,6 +101,7 @@ def create_app(
     hubspot_webhook_url: str | None = None,
     codec: PayloadCodec | None = None,
     codec_access: CodecAccess | None = None,
+    require_v2: bool = False,
 ) -> FastAPI:
     """The API over ``saves``, remembering answers in the SQL store behind ``engine``; or, with
     ``lifespan``, over the client and engine it puts in ``app.state.saves`` and ``app.state.engine``
@@ -113,7 +114,8 @@ def create_app(
         summary="Durable save playbooks: report risk triggers, read saves, act on them.",
         description=(
             "Every request except `/openapi.json`, `/docs` and `/healthz` is signed: header "
-            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. '
+            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, or, bound to the '
+            'request, `v2=<hex HMAC-SHA256 of "<t>.<METHOD> <path?query>.<Idempotency-Key>.<raw body>">`. '
             "A POST with an `Idempotency-Key` header (or an `event_id` in a trigger) is run once; "
             "a redelivery returns the first answer."
         ),
@@ -131,7 +133,7 @@ def create_app(
     _routes(app)
     app.include_router(hubspot_webhook.router)
     app.add_middleware(Idempotent, store_of=lambda: _store(app))
-    app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body)
+    app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body, require_bound=require_v2)
     if codec is not None:  # outermost: the codec paths have their own authorization, not the signature
         app.add_middleware(CodecEndpoints, codec=codec, access=codec_access or CodecAccess())
     return app
