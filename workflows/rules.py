@@ -122,7 +122,13 @@ def search_values(state: SaveState, now: datetime) -> sa.SearchValues:
         sa.OVERDUE_COUNT: sum(1 for d in deadlines if d.due_at < now),
         sa.NEXT_DEADLINE: deadlines[0].due_at if deadlines else None,
         sa.NEXT_CHECK: next_check_due(state),
+        sa.NEEDS_ATTENTION: needs_attention(state),
     }
+
+
+def needs_attention(state: SaveState) -> bool:
+    """Whether a step that failed for good still waits for an operator."""
+    return bool(state.needs_attention)
 
 
 def when(moment: datetime | None) -> str:

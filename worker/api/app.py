@@ -238,6 +238,13 @@ def _routes(app: FastAPI) -> None:
         risk: RiskColour | None = None,
         owner: OwnerFilter = None,
         include_closed: bool = False,
+        needs_attention: Annotated[
+            bool,
+            Query(
+                description="Only saves with a step that failed for good (an email refused or of unknown fate, "
+                "data the CRM refused), waiting for an operator."
+            ),
+        ] = False,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[SaveSummary]:
         """Saves from Temporal's visibility store: the same query as `saves list` and the Temporal UI."""
@@ -247,6 +254,7 @@ def _routes(app: FastAPI) -> None:
             owner=owner,
             risks=[risk] if risk else (),
             include_closed=include_closed,
+            needs_attention=needs_attention,
         ).query(datetime.now(UTC))
         found: list[SaveSummary] = []
         try:
@@ -341,6 +349,7 @@ def _summary(wf: WorkflowExecution) -> SaveSummary:
         arr=get(sa.ARR),
         owner_id=get(sa.OWNER),
         overdue=get(sa.OVERDUE_COUNT),
+        needs_attention=get(sa.NEEDS_ATTENTION),
         started_at=wf.start_time,
         closed_at=wf.close_time,
     )
