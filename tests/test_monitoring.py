@@ -279,7 +279,8 @@ async def test_every_timer_and_activity_has_a_summary(scenario: Scenario) -> Non
                 continue
             payload = event.user_metadata.summary
             summaries[kind].append((await converter.decode([payload], [str]))[0] if payload.data else "")
-    assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 20
+    # a save opens with few activities (one read, one CRM write, one call for its first tasks)
+    assert len(summaries["timer"]) > 20 and len(summaries["activity"]) > 10
     assert "" not in summaries["timer"] and "" not in summaries["activity"]
     # bluepeak's 48-hour window is still open (a 3-second window may pass before its timer would start)
     assert "48 h first-contact window: Call the customer to hear how they measure value" in summaries["timer"]
