@@ -111,7 +111,7 @@ async def build_services(settings: Settings) -> Services:
 class WorkerTuning:
     """How much the worker takes on at once (``SAVES_WORKER_*``; the README says why these values)."""
 
-    max_cached_workflows: int = 1000
+    max_cached_workflows: int = 500
     max_concurrent_workflow_tasks: int = 20
     max_concurrent_activities: int = 20
     workflow_pollers: int = 4

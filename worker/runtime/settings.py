@@ -132,8 +132,9 @@ class Settings(BaseSettings):
     """Unset: JSON lines for ``saves worker`` (for log shippers), readable lines elsewhere."""
     log_level: str = "INFO"
 
-    worker_max_cached_workflows: int = Field(default=1000, ge=0)
-    """Saves kept in the worker's memory between their tasks; the others are replayed from history."""
+    worker_max_cached_workflows: int = Field(default=500, ge=0)
+    """Saves kept in the worker's memory between their tasks (about 0.37 MB each); the others are
+    replayed from their history at their next step."""
     worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
     """Workflow tasks the worker runs at once (all on one event loop)."""
     worker_max_concurrent_activities: int = Field(default=20, ge=1)
