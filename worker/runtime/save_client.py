@@ -27,7 +27,7 @@ from activities.save_starter import (
     workflow_id,
 )
 from activities.store.sql_crm import SqlCrm
-from workflows.models import CompleteTask, SaveState, Task
+from workflows.models import CompleteTask, NeedsAttention, ResolveAttention, SaveState, Task
 from workflows.save import SaveWorkflow
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SaveError",
     "TriggerResult",
     "UnknownAccount",
+    "UnknownAttention",
     "UnknownTask",
     "new_trigger_id",
     "workflow_id",
@@ -47,6 +48,10 @@ __all__ = [
 
 class UnknownTask(SaveError):
     """The save has no task by that id; the message suggests close matches."""
+
+
+class UnknownAttention(SaveError):
+    """The save has no item needing attention by that id; the message suggests close matches."""
 
 
 class SaveClient(SaveStarter):
@@ -73,6 +78,21 @@ class SaveClient(SaveStarter):
             raise UnknownTask(f"{account_id}'s save has no task {request.task_id!r}; {hint}")
         task: Task = await self.update(account_id, SaveWorkflow.complete_task, request)
         return task
+
+    async def resolve_attention(self, account_id: str, request: ResolveAttention) -> NeedsAttention:
+        """An operator's retry or skip of a step that needs attention; an item the save does not
+        have is :class:`UnknownAttention`, with close matches."""
+        state = await self.state(account_id)
+        if state.attention(request.item) is None:
+            ids = [i.id for i in state.needs_attention]
+            close = get_close_matches(request.item, ids, n=3)
+            if close:
+                hint = f"did you mean {' or '.join(close)}?"
+            else:
+                hint = f"its items: {', '.join(ids)}" if ids else "no step of it needs attention"
+            raise UnknownAttention(f"{account_id}'s save has no item {request.item!r} needing attention; {hint}")
+        item: NeedsAttention = await self.update(account_id, SaveWorkflow.resolve_attention, request)
+        return item
 
     async def update(self, account_id: str, update: Any, request: Any) -> Any:
         """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""
