@@ -14,10 +14,12 @@ import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 from typer.testing import CliRunner
 
 from activities.email_activities import EMAIL_REFUSED, EMAIL_UNCERTAIN, EmailActivities
 from playbook_defs.vocabulary import TriggerKind
+from tests import codec_keys
 from tests.api_client import api_client
 from tests.conftest import smtp_server
 from tests.harness import Harness, SmtpSink
@@ -29,6 +31,7 @@ from workflows.contracts import ActivityName, EmailReceipt, EmailRequest
 from workflows.ids import save_workflow_id
 from workflows.models import AttentionAction, AttentionStatus, NeedsAttention, ResolveAttention, SaveState
 from workflows.postmortem import timeline
+from workflows.save import SaveWorkflow
 
 
 class RelayLostTheAnswer(EmailActivities):
@@ -151,6 +154,9 @@ async def test_an_operator_retries_a_refused_email_once_it_is_fixed_and_it_is_se
         story = [e.text for e in timeline(state, [], await h.now()) if e.kind == "attention"]
         assert any(t.startswith("Needs attention (a1)") for t in story), story
         assert any(t.startswith("Retried by Olga Ops (allow-listed) (a1)") and t.endswith("done") for t in story)
+        # the run's history, with the operator's retry and the notice, replays with this workflow
+        history = await h.client.get_workflow_handle(save_workflow_id("northwind")).fetch_history()
+        await Replayer(workflows=[SaveWorkflow], data_converter=codec_keys.converter()).replay_workflow(history)
 
 
 async def test_an_operator_skips_a_step_with_a_reason_and_the_save_goes_on(

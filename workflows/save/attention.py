@@ -12,11 +12,12 @@ pending once for that token); every other activity is idempotent by its own key.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from playbook_defs.vocabulary import Stage
 from workflows.contracts import ActivityName, CrmTaskRef, EmailReceipt
 from workflows.models import (
     AttentionAction,
@@ -27,11 +28,9 @@ from workflows.models import (
     SaveState,
 )
 from workflows.rules import when
+from workflows.save.context import SaveRun, rejected
 from workflows.save.effects import ATTENTION_PATCH, permanent_failure
 from workflows.save.guards import refuse_inactive
-
-if TYPE_CHECKING:
-    from workflows.save.context import SaveRun
 
 PATCH = ATTENTION_PATCH
 
@@ -58,7 +57,7 @@ def refuse_resolve(s: SaveState, request: ResolveAttention) -> str | None:
         ids = [i.id for i in s.needs_attention]
         known = f"its items: {', '.join(ids)}" if ids else "no step of it needs attention"
         return f"this save has no item {request.item!r} needing attention; {known}"
-    if s.stage.value == "closed":
+    if s.stage is Stage.CLOSED:
         return refuse_inactive(s)
     status = item.status
     last = item.decisions[-1] if item.decisions else None
@@ -79,8 +78,11 @@ def refuse_resolve(s: SaveState, request: ResolveAttention) -> str | None:
 async def resolve(run: SaveRun, request: ResolveAttention) -> NeedsAttention:
     """Record the decision; a retry runs the step's activity again and records what came of it."""
     s = run.s
+    refusal = refuse_resolve(s, request)  # again: another decision may have started since validation
+    if refusal is not None:
+        raise rejected(refusal)
     item = s.attention(request.item)
-    assert item is not None  # the validator refused unknown items
+    assert item is not None
     if request.action is AttentionAction.SKIP:
         item.decisions.append(
             AttentionDecision(
