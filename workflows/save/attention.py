@@ -6,7 +6,8 @@ is still chased and escalated, the next rung of a ladder still fires, a phase st
 item keeps the activity and its request, so an operator's retry runs it again from the
 ``resolve_attention`` update, in whichever phase the save is by then. An email is sent once more
 for each retry (``resend`` in the request: the outbox puts a failed or uncertain row back to
-pending once for that token); every other activity is idempotent by its own key.
+pending once for that token); every other activity is idempotent by its own key. Items get their
+request and operations are told only under ``effects.ATTENTION_PATCH`` (``operator-resolves-attention``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from workflows.models import (
 )
 from workflows.rules import when
 from workflows.save.context import SaveRun, rejected
-from workflows.save.effects import ATTENTION_PATCH, permanent_failure
+from workflows.save.effects import permanent_failure
 from workflows.save.guards import refuse_inactive
-
-PATCH = ATTENTION_PATCH
 
 _RESULT_TYPES: dict[str, type[Any]] = {
     ActivityName.CREATE_CRM_TASK.value: CrmTaskRef,
