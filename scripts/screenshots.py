@@ -2,12 +2,13 @@
 
     python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
-It runs what ``saves up --demo`` runs (a Temporal dev server with its UI, the worker, the demo
-CRM and six saves on the demo clock, one demo day per real minute) in a temporary directory on
-free ports. It waits until the demo's tinkerbox save has broken its first-contact rule and
-escalated to the executive sponsor and the demo has put quillstone into recovery, then photographs
-the UI with Debian's ``chromium`` in headless mode. It installs nothing; without chromium it says
-so and stops.
+It runs ``saves up --demo`` itself (in a temporary directory, on free ports, with no SAVES_*
+settings, as a newcomer runs it): a Temporal dev server whose UI decodes through the API's codec
+server, the worker, the API, the demo CRM and six saves on the demo clock, one demo day per real
+minute. It waits (about four minutes) until the demo's Tinkerbox save has broken its first-contact
+rule, reached the executive sponsor and let its promise go late, and the demo has put Quillstone
+into recovery, then photographs the UI with Debian's ``chromium`` in headless mode and stops
+``saves up`` as Ctrl-C does. It installs nothing; without chromium it says so and stops.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,20 +35,21 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playbook_defs.demo_clock import DEFAULT_SPEED, write_demo_playbooks  # noqa: E402
-from playbook_defs.loader import load_playbooks  # noqa: E402
-from worker.demo import load_demo_crm, play_demo, start_demo_saves  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+
 from worker.devtools.eventually import eventually  # noqa: E402
 from worker.devtools.servers import free_port  # noqa: E402
-from worker.runtime.codec import ensure_key_file  # noqa: E402
-from worker.runtime.connect import connect  # noqa: E402
-from worker.runtime.devserver import DevServer  # noqa: E402
 from worker.runtime.listing import SaveFilter, list_saves  # noqa: E402
-from worker.runtime.runner import build_services, build_worker  # noqa: E402
-from worker.runtime.save_client import SaveClient, SaveError  # noqa: E402
-from worker.runtime.settings import Settings  # noqa: E402
 
-BROKEN = "ExecutionStatus = 'Running' AND SaveFirstContactBroken = true"
+RUNNING = "ExecutionStatus = 'Running'"
+BROKEN = f"{RUNNING} AND SaveFirstContactBroken = true"
+
+
+SHOWN_TEXT = (
+    "(() => document.body === null ? '' : [document.body.innerText, ...[...document.querySelectorAll('iframe')]"
+    ".map(f => f.src ? new URL(f.src).searchParams.get('content') || '' : '')].join(' '))()"
+)
+"""The page's text, and the markdown of the frames in which the UI renders summaries and details."""
 
 
 class Browser:
@@ -115,10 +120,12 @@ class Browser:
         )
         self.page("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
-        probe = f"document.body !== null && document.body.innerText.includes({json.dumps(wait_for)})"
+        probe = f"{SHOWN_TEXT}.includes({json.dumps(wait_for)})"
         while not self.evaluate(probe):
             if time.monotonic() > deadline:
-                raise SystemExit(f"{url} never showed {wait_for!r}")
+                shown = Path(tempfile.gettempdir()) / "saves-screenshot-timeout.png"
+                self.screenshot(shown)
+                raise SystemExit(f"{url} never showed {wait_for!r}; what it showed: {shown}")
             time.sleep(0.3)
         time.sleep(settle)  # let the remaining requests land and the page settle before the picture
 
@@ -171,64 +178,105 @@ def take_pictures(chromium: str, ui: str, namespace: str, tinkerbox_run: str, ou
         running = SaveFilter().query(datetime.now(UTC))
         browser.open(f"{workflows}?query={quote(running)}", 1900, 700, "save-tinkerbox")
         browser.screenshot(out_dir / "1-running-saves.png")
-        browser.open(f"{workflows}?query={quote(BROKEN)}", 1900, 480, "save-tinkerbox")
+        broke = SaveFilter(sla_broken=True).query(datetime.now(UTC))  # the README's view
+        browser.open(f"{workflows}?query={quote(broke)}", 1900, 560, "save-tinkerbox")
         browser.screenshot(out_dir / "2-broke-48-hour-rule.png")
         page = f"{workflows}/save-tinkerbox/{tinkerbox_run}"
-        browser.open(f"{page}/user-metadata", 1600, 1250, "Current Details", settle=3.0)
+        # Summaries and details are encrypted: these words show only once the codec server decoded them.
+        browser.open(f"{page}/user-metadata", 1600, 1450, "Commitment c1 (Sales): overdue since", settle=3.0)
         browser.screenshot(out_dir / "3-summary-and-details.png")
-        browser.open(f"{page}/timeline", 1600, 1100, "first-contact window")
+        browser.open(f"{page}/timeline", 1600, 1200, "Escalate overdue commitment c1 to CS manager")
         browser.scroll_to("Timeline")
         browser.screenshot(out_dir / "4-timeline.png")
     finally:
         browser.close()
 
 
+class DemoUp:
+    """``saves up --demo`` itself, run as a newcomer runs it: in an empty directory, with no SAVES_*
+    settings, on free ports. So the UI gets the codec endpoint, the saves run on the demo clock
+    and the demo's people act, all exactly as in the README's one command."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port, ui_port, api_port = free_port(), free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAVES_")}
+        env.update(
+            SAVES_UI_PORT=str(ui_port),
+            SAVES_API_PORT=str(api_port),
+            SAVES_LOG_LEVEL="WARNING",
+            COLUMNS="200",
+            PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "up", "--demo", "--port", str(self.port)],
+            cwd=directory,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.ui = ""
+        self._ready = threading.Event()
+        threading.Thread(target=self._echo, daemon=True).start()
+
+    def _echo(self) -> None:
+        """Pass on what saves up prints (the demo's steps as they happen) and note the UI's address."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            print(f"  saves up | {line.rstrip()}", flush=True)
+            if "Temporal UI: " in line:
+                self.ui = line.split("Temporal UI: ", 1)[1].split("/namespaces/", 1)[0].strip()
+            if "Demo: six saves open" in line:
+                self._ready.set()
+        self._ready.set()
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        if not self._ready.wait(timeout) or self.process.poll() is not None or not self.ui:
+            raise SystemExit("saves up --demo did not start; its output is above")
+
+    def stop(self) -> None:
+        """What Ctrl-C in its terminal does."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+async def _accounts(client: Client, query: str) -> set[str]:
+    return {row.account for row in await list_saves(client, f"WorkflowType = 'Save' AND {query}")}
+
+
 async def main(out_dir: Path, chromium: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="saves-screens-") as tmp:
-        base = Path(tmp)
-        server = DevServer(base / "saves", port=free_port(), ui_port=free_port())
-        settings = Settings(
-            data_dir=base / "saves",
-            playbook_dir=write_demo_playbooks(base / "saves" / "demo-playbooks", DEFAULT_SPEED),
-            temporal_address=server.address,
-            task_queue="save-playbooks",
-        )
-        await server.start()
-        services = None
+        up = DemoUp(Path(tmp))
         try:
-            ensure_key_file(settings)  # payloads are encrypted, as with saves up
-            client = await connect(settings)
-            services = await build_services(settings)
-            async with build_worker(client, settings.task_queue, services.activities()):
-                await load_demo_crm(services.engine)
-                saves = SaveClient(client, settings.task_queue, load_playbooks(settings.playbook_dir), services.crm)
-                await start_demo_saves(saves, DEFAULT_SPEED)
-                player = asyncio.create_task(play_demo(saves, DEFAULT_SPEED, print))
-                print("waiting for tinkerbox to break its first-contact rule and reach the executive sponsor ...")
-
-                async def escalated() -> bool:
-                    rows = await list_saves(client, f"{BROKEN} AND SaveEscalationLevel >= 2")
-                    return any(r.account == "tinkerbox" for r in rows)
-
-                await eventually(escalated, what="tinkerbox to escalate", timeout=600, interval=1.0)
-
-                async def in_recovery() -> bool:
-                    try:
-                        return (await saves.state("quillstone")).stage.value == "recovery"
-                    except SaveError:
-                        return False
-
-                await eventually(in_recovery, what="quillstone to reach recovery", timeout=600, interval=1.0)
-                await player
-                run = (await list_saves(client, f"{BROKEN} AND SaveAccountId = 'tinkerbox'"))[0].run_id
-                await asyncio.to_thread(
-                    take_pictures, chromium, server.ui_url, settings.temporal_namespace, run, out_dir
-                )
+            await asyncio.to_thread(up.wait_ready)
+            client = await Client.connect(f"localhost:{up.port}")  # search attributes only: nothing to decrypt
+            print("waiting (about four minutes) for tinkerbox to reach the executive sponsor and quillstone recovery")
+            await eventually(
+                partial(_accounts, client, f"{BROKEN} AND SaveEscalationLevel >= 2"),
+                lambda accounts: "tinkerbox" in accounts,
+                what="tinkerbox to break its first-contact rule and reach the executive sponsor",
+                timeout=600,
+                interval=2.0,
+            )
+            await eventually(
+                partial(_accounts, client, f"{RUNNING} AND SaveStage = 'recovery'"),
+                lambda accounts: "quillstone" in accounts,
+                what="quillstone to enter recovery",
+                timeout=600,
+                interval=2.0,
+            )
+            run = (await list_saves(client, f"{BROKEN} AND SaveAccountId = 'tinkerbox'"))[0].run_id
+            await asyncio.to_thread(take_pictures, chromium, up.ui, "default", run, out_dir)
         finally:
-            if services is not None:
-                await services.engine.dispose()
-            server.stop()
+            up.stop()
 
 
 if __name__ == "__main__":

@@ -209,7 +209,26 @@ async def test_actions_the_save_refuses_get_409_with_its_reason_and_unknown_ones
     assert no_account.status_code == 404
     assert no_account.json()["message"] == "there is no account 'northwnd' in the CRM; did you mean northwind?"
     assert partial.status_code == 409 and "arr_retained" in partial.json()["message"]
-    assert fulfil.status_code == 409 and "unknown commitment 'c9'" in fulfil.json()["message"]
+    assert fulfil.status_code == 404
+    assert fulfil.json()["message"] == "northwind's save has no commitment 'c9'; its commitments: none"
+
+
+async def test_an_unknown_commitment_gets_404_with_close_matches_naming_the_field(harness: Harness) -> None:
+    await harness.start("northwind", playbook="product_issue")
+    promise = {"what": "Manual import each month", "owner": "support", "due_in": "P7D", "by": "Sam"}
+    async with api_client(harness) as api:
+        made = await api.post("/saves/northwind/commitments", promise)
+        typo = await api.post("/saves/northwind/commitments/c11/fulfil", {"by": "Sam"})
+        kept = await api.post("/saves/northwind/commitments/c1/fulfil", {"by": "Sam"})
+    assert made.status_code == 201, made.text
+    assert typo.status_code == 404, typo.text
+    message = "northwind's save has no commitment 'c11'; did you mean c1?"
+    assert typo.json() == {
+        "error": "not_found",
+        "message": message,
+        "fields": [{"field": "commitment_id", "message": message}],
+    }
+    assert kept.status_code == 200 and kept.json()["status"] == "fulfilled"
 
 
 # --- start or merge ----------------------------------------------------------------------------------

@@ -193,6 +193,7 @@ async def test_an_unknown_item_is_refused_clearly_by_the_cli_and_is_404_in_the_a
         assert r.status_code == 404, r.text
         assert r.json()["error"] == "not_found"
         assert r.json()["message"] == "northwind's save has no item 'a9' needing attention; its items: a1"
+        assert [f["field"] for f in r.json()["fields"]] == ["item"]
 
         address = time_env.client.service_client.config.target_host
         env = {"SAVES_TEMPORAL_ADDRESS": address, "SAVES_DATA_DIR": str(settings.data_dir)}

@@ -1,7 +1,9 @@
 """The README's run command, end to end: ``saves up --demo`` starts a real Temporal dev server with
 its UI, the worker, the HTTP API and six live demo saves on the demo clock; within seconds of the
 scaled clock a save breaks its first-contact rule and escalates to the executive sponsor; a signed
-curl-style trigger starts one more save, which ``saves show`` explains; Ctrl-C stops everything."""
+curl-style trigger starts one more save, which ``saves show`` explains; the demo's promise goes late
+and its rescued save enters recovery, as ``saves list`` and ``saves show`` tell; Ctrl-C stops
+everything."""
 
 from __future__ import annotations
 
@@ -214,30 +216,41 @@ async def test_saves_up_demo_runs_live_saves_takes_signed_triggers_and_stops_cle
         )
         assert broken and executive
         show_env = {**env, "SAVES_TEMPORAL_ADDRESS": f"localhost:{port}"}
-        shown = await asyncio.to_thread(
-            subprocess.run,
-            [*CLI, "show", "maplecrest"],
-            env=show_env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert shown.returncode == 0, shown.stderr
+
+        async def saves(*args: str) -> subprocess.CompletedProcess[str]:
+            """A ``saves`` command in another terminal, as the README's walk-through runs it."""
+            done = await asyncio.to_thread(
+                subprocess.run, [*CLI, *args], env=show_env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stderr
+            return done
+
+        shown = await saves("show", "maplecrest")
         assert "Why it started: low usage from salesforce; rule usage_below_50pct v3; usage_pct=31" in shown.stdout
         account = executive[0].removeprefix("save-")
-        details = await asyncio.to_thread(
-            subprocess.run,
-            [*CLI, "show", account],
-            env=show_env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        details = await saves("show", account)
         assert "(demo clock)" in details.stdout and "Demo clock: 1 real minute = 12 demo days" in details.stdout
         assert "on the demo clock) broken" in details.stdout and "executive sponsor" in details.stdout
         assert f"Temporal: localhost:{port}" in details.stderr  # a command names the server it talks to
+
+        # The demo's people act on the demo clock too. Finance approves Tinkerbox's 40% bridge on
+        # demo day 1 and nobody delivers it by demo day 3: the promise goes late and escalates.
+        # Ben Carter records Quillstone as saved on demo day 4: it enters recovery.
+        await _first(client, "SaveAccountId = 'quillstone' AND SaveStage = 'recovery'", within=40)
+        recovering = (await saves("list", "--stage", "recovery", "--outcome", "saved")).stdout
+        assert "1 save" in recovering and "quillstone" in recovering, recovering
+        quillstone = (await saves("show", "quillstone")).stdout
+        assert "Stage: recovery" in quillstone and "Outcome: saved" in quillstone, quillstone
+        tinkerbox = await eventually(
+            partial(saves, "show", "tinkerbox"),
+            lambda shown: "Commitment c1 (Sales): overdue since" in shown.stdout,
+            what="Tinkerbox's promise to go late",
+            timeout=30,
+            interval=1.0,
+        )
+        late = next(line for line in tinkerbox.stdout.splitlines() if "Commitment c1 (Sales): overdue since" in line)
+        assert "escalated to CS manager" in late, tinkerbox.stdout
+        assert "awaiting approval" not in tinkerbox.stdout  # Finance approved it
     finally:
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:

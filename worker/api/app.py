@@ -47,8 +47,7 @@ from worker.runtime.save_client import (
     SaveClient,
     SaveError,
     UnknownAccount,
-    UnknownAttention,
-    UnknownTask,
+    UnknownItem,
     new_trigger_id,
 )
 from workflows import search_attributes as sa
@@ -80,7 +79,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in {
         400: "Malformed JSON",
         401: "Missing, wrong or stale signature",
-        404: "Unknown account, no save, or no such task or item",
+        404: "Unknown account, no save, or no such task, commitment or item needing attention on the save",
         409: "The save refused the action (the message says why)",
         413: "Body too large",
         422: "Invalid request; `fields` names each field",
@@ -196,7 +195,9 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SaveError)
     async def save_error(request: Request, exc: SaveError) -> JSONResponse:
-        if isinstance(exc, UnknownAccount | NoSave | UnknownTask | UnknownAttention):
+        if isinstance(exc, UnknownItem):
+            return _error(404, "not_found", str(exc), [FieldProblem(field=exc.field, message=str(exc))])
+        if isinstance(exc, UnknownAccount | NoSave):
             return _error(404, "not_found", str(exc))
         if isinstance(exc, NoRoute):
             return _error(422, "no_playbook", str(exc), [FieldProblem(field=exc.field, message=str(exc))])
@@ -290,8 +291,7 @@ def _routes(app: FastAPI) -> None:
     ) -> Commitment:
         """Mark a commitment delivered."""
         request = FulfilCommitment(commitment_id=commitment_id, **body.model_dump())
-        result: Commitment = await saves.update(account_id, SaveWorkflow.fulfil_commitment, request)
-        return result
+        return await saves.fulfil_commitment(account_id, request)
 
     @app.post("/saves/{account_id}/root-cause", response_model=RootCause, tags=["actions"])
     async def root_cause(account_id: AccountPath, body: RecordRootCause, saves: Saves) -> RootCause:

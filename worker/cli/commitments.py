@@ -13,9 +13,10 @@ from playbook_defs.errors import describe
 from playbook_defs.vocabulary import (
     OwnerRole,
 )
-from worker.cli.common import Account, By, act, fail, out, run, valid
+from worker.cli.common import Account, By, act, fail, out, run, save_client, valid
 from workflows.models import (
     AddCommitment,
+    Commitment,
     FulfilCommitment,
 )
 from workflows.rules import when
@@ -70,11 +71,11 @@ def commitment_fulfil(
     by: By = None,
 ) -> None:
     """Mark a commitment delivered."""
-    c = run(
-        act(
-            account,
-            SaveWorkflow.fulfil_commitment,
-            valid(FulfilCommitment, commitment_id=commitment_id, by=by, note=note),
-        )
-    )
+
+    async def work() -> Commitment:
+        async with save_client() as saves:
+            request = valid(FulfilCommitment, commitment_id=commitment_id, by=by, note=note)
+            return await saves.fulfil_commitment(account, request)
+
+    c = run(work())
     out.print(f"{c.id}: {'kept' if c.kept else 'delivered late'}")

@@ -162,7 +162,18 @@ def demo_actions(speed: int) -> list[DemoAction]:
                 discount_pct=40,
                 by=f"Aisha Khan {PLAYED}",
             ),
-            "Aisha Khan promised Tinkerbox a bridge offer within 3 demo days; nobody will deliver it",
+            "Aisha Khan promised Tinkerbox a bridge offer within 3 demo days; it needs Finance's approval",
+        ),
+        DemoAction(
+            timedelta(days=1),
+            "tinkerbox",
+            SaveWorkflow.complete_task,
+            CompleteTask(
+                task_id="approve_c1",  # the approval of Tinkerbox's first (and only) commitment
+                by=f"Lee Wong {PLAYED}",
+                note="A bridge that returns to list price solves the real problem",
+            ),
+            "Lee Wong (Finance) approved Tinkerbox's 40% bridge; nobody will deliver it by demo day 3",
         ),
         DemoAction(
             timedelta(days=1),

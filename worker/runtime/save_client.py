@@ -27,7 +27,15 @@ from activities.save_starter import (
     workflow_id,
 )
 from activities.store.sql_crm import SqlCrm
-from workflows.models import CompleteTask, NeedsAttention, ResolveAttention, SaveState, Task
+from workflows.models import (
+    Commitment,
+    CompleteTask,
+    FulfilCommitment,
+    NeedsAttention,
+    ResolveAttention,
+    SaveState,
+    Task,
+)
 from workflows.save import SaveWorkflow
 
 __all__ = [
@@ -40,18 +48,38 @@ __all__ = [
     "TriggerResult",
     "UnknownAccount",
     "UnknownAttention",
+    "UnknownCommitment",
+    "UnknownItem",
     "UnknownTask",
     "new_trigger_id",
     "workflow_id",
 ]
 
 
-class UnknownTask(SaveError):
-    """The save has no task by that id; the message suggests close matches."""
+class UnknownItem(SaveError):
+    """The save has no task or commitment by that id; ``field`` names the id that is wrong, and the
+    message suggests close matches."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-class UnknownAttention(SaveError):
-    """The save has no item needing attention by that id; the message suggests close matches."""
+class UnknownTask(UnknownItem):
+    """The save has no task by that id."""
+
+
+class UnknownCommitment(UnknownItem):
+    """The save has no commitment by that id."""
+
+
+def _hint(wrong: str, ids: list[str], what: str) -> str:
+    close = get_close_matches(wrong, ids, n=3)
+    return f"did you mean {' or '.join(close)}?" if close else f"its {what}: {', '.join(ids) or 'none'}"
+
+
+class UnknownAttention(UnknownItem):
+    """The save has no item needing attention (a step that failed for good) by that id."""
 
 
 class SaveClient(SaveStarter):
@@ -72,12 +100,21 @@ class SaveClient(SaveStarter):
         """Mark a task done; an id the save does not know is :class:`UnknownTask`, with close matches."""
         state = await self.state(account_id)
         if request.task_id not in state.tasks:
-            ids = sorted(state.tasks)
-            close = get_close_matches(request.task_id, ids, n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else f"its tasks: {', '.join(ids) or 'none'}"
-            raise UnknownTask(f"{account_id}'s save has no task {request.task_id!r}; {hint}")
+            hint = _hint(request.task_id, sorted(state.tasks), "tasks")
+            raise UnknownTask("task_id", f"{account_id}'s save has no task {request.task_id!r}; {hint}")
         task: Task = await self.update(account_id, SaveWorkflow.complete_task, request)
         return task
+
+    async def fulfil_commitment(self, account_id: str, request: FulfilCommitment) -> Commitment:
+        """Mark a commitment delivered; an id the save does not know is :class:`UnknownCommitment`."""
+        state = await self.state(account_id)
+        ids = [c.id for c in state.commitments]
+        if request.commitment_id not in ids:
+            hint = _hint(request.commitment_id, ids, "commitments")
+            message = f"{account_id}'s save has no commitment {request.commitment_id!r}; {hint}"
+            raise UnknownCommitment("commitment_id", message)
+        commitment: Commitment = await self.update(account_id, SaveWorkflow.fulfil_commitment, request)
+        return commitment
 
     async def resolve_attention(self, account_id: str, request: ResolveAttention) -> NeedsAttention:
         """An operator's retry or skip of a step that needs attention; an item the save does not
@@ -90,7 +127,8 @@ class SaveClient(SaveStarter):
                 hint = f"did you mean {' or '.join(close)}?"
             else:
                 hint = f"its items: {', '.join(ids)}" if ids else "no step of it needs attention"
-            raise UnknownAttention(f"{account_id}'s save has no item {request.item!r} needing attention; {hint}")
+            message = f"{account_id}'s save has no item {request.item!r} needing attention; {hint}"
+            raise UnknownAttention("item", message)
         item: NeedsAttention = await self.update(account_id, SaveWorkflow.resolve_attention, request)
         return item
 
