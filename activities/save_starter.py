@@ -13,9 +13,11 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from activities.crm import CrmAdapter
 from playbook_defs.loader import PlaybookLibrary, RouteError
+from playbook_defs.schema import PlaybookDef
 from playbook_defs.vocabulary import ACCOUNT_ID_PATTERN
 from workflows.contracts import AccountSnapshot
 from workflows.details import static_summary
@@ -108,6 +110,19 @@ class SaveStarter:
             raise NoRoute(exc.field, exc.message) from exc
         trigger = trigger.model_copy(update={"playbook": playbook.id})
         wf_id = workflow_id(trigger.account_id)
+        try:
+            return await self._signal_with_start(trigger, playbook, account, wf_id)
+        except (RPCError, RuntimeError) as exc:
+            # Temporal is down or restarting (an RPCError; a RuntimeError from a client that has
+            # not connected yet). The trigger may or may not have reached it: the sender sends it
+            # again, and a save records one trigger id once.
+            raise NotAnswering(
+                f"Temporal is not answering ({exc}); the trigger may not be recorded: send it again"
+            ) from exc
+
+    async def _signal_with_start(
+        self, trigger: Trigger, playbook: PlaybookDef, account: AccountSnapshot, wf_id: str
+    ) -> TriggerResult:
         handle = await self.client.start_workflow(
             SaveWorkflow.run,
             SaveInput(trigger=trigger),

@@ -56,6 +56,9 @@ def load_playbook(path: Path, templates: frozenset[str] | None = None) -> Playbo
         raise PlaybookError(path, describe(exc, data)) from exc
     if playbook.id != path.stem:
         raise PlaybookError(path, [f"id: {playbook.id!r} must match the file name {path.stem!r}"])
+    self_escalations = playbook.inherited_self_escalations()
+    if self_escalations:
+        raise PlaybookError(path, self_escalations)
     digest = hashlib.sha256(raw).hexdigest()[:12]
     return playbook.model_copy(update={"digest": digest})
 

@@ -77,6 +77,15 @@ def _not_to_self(ladder: tuple[EscalationLevel, ...] | None, owner: OwnerRole | 
             )
 
 
+_ABOVE: Final = {
+    OwnerRole.CSM: OwnerRole.CS_MANAGER,
+    OwnerRole.CS_MANAGER: OwnerRole.HEAD_OF_CS,
+    OwnerRole.HEAD_OF_CS: OwnerRole.EXECUTIVE_SPONSOR,
+    OwnerRole.EXECUTIVE_SPONSOR: OwnerRole.HEAD_OF_CS,
+}
+"""Whom the error message suggests escalating an owner's overdue item to."""
+
+
 class StepKind(StrEnum):
     TASK = "task"
     EMAIL = "email"
@@ -301,6 +310,36 @@ class PlaybookDef(_Frozen):
 
     def ladder(self, step: Step) -> tuple[EscalationLevel, ...]:
         return step.escalation if step.escalation is not None else self.default_escalation
+
+    def inherited_self_escalations(self) -> list[str]:
+        """Steps and recovery checks without a ladder of their own whose ``default_escalation``
+        would escalate them to their own owner, one ``"<field>: <problem>"`` line each.
+
+        The loader refuses such a file. This is not a model validator on purpose: a running save
+        carries the playbook it started with in its history and state, and a save started before
+        this rule must still load its playbook when it replays or continues as new.
+        """
+        items: list[tuple[str, OwnerRole | None, str]] = [
+            (f"steps[{n}] (id {s.id!r}).escalation", s.owner, "step")
+            for n, s in enumerate(self.steps)
+            if s.escalation is None
+        ]
+        items += [
+            (f"recovery.checks[{n}] (id {c.id!r}).escalation", c.owner, "recovery check")
+            for n, c in enumerate(self.recovery.checks)
+            if c.escalation is None
+        ]
+        problems = []
+        for field, owner, what in items:
+            level = next((n for n, lv in enumerate(self.default_escalation, start=1) if lv.to is owner), None)
+            if owner is None or level is None:
+                continue
+            problems.append(
+                f"{field}: not set, so this {what} takes default_escalation, whose level {level} escalates "
+                f"to {owner.value}, the {what}'s own owner; give the {what} an escalation ladder to someone "
+                f"else (e.g. {_ABOVE.get(owner, OwnerRole.CS_MANAGER).value}) or change default_escalation"
+            )
+        return problems
 
     @property
     def first_contact_step(self) -> Step:

@@ -12,7 +12,7 @@ import httpx
 
 from tests.harness import Harness
 from worker.api.app import create_app
-from worker.api.signature import HEADER, sign
+from worker.api.signature import HEADER, Request, sign
 
 SECRET = "test-secret-0123456789"
 
@@ -36,6 +36,7 @@ class SignedClient:
         age: int | None = None,
         signature: str | None = None,
         headers: dict[str, str] | None = None,
+        bound: bool = False,
     ) -> httpx.Response:
         content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         sent = {"content-type": "application/json", **(headers or {})}
@@ -45,7 +46,9 @@ class SignedClient:
             # ``age``: signed that many seconds before this moment (negative: in the future),
             # computed as the request leaves, however long the requests before it took
             moment = timestamp if timestamp is not None else int(time.time()) - (age or 0)
-            sent[HEADER] = sign(secrets or self.secrets, content, moment)
+            # ``bound``: with a v2 signature over the method, path and Idempotency-Key too
+            request = Request(method, path, (headers or {}).get("Idempotency-Key", "").strip()) if bound else None
+            sent[HEADER] = sign(secrets or self.secrets, content, moment, request)
         return await self.http.request(method, path, content=content, headers=sent)
 
     async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:

@@ -6,7 +6,7 @@ import email
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -19,7 +19,7 @@ from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
 from worker.demo import load_demo_crm
 from worker.devtools.eventually import eventually
-from worker.devtools.settle import settle, skip_to
+from worker.devtools.settle import settle, skip_past_due_timers, skip_to
 from worker.runtime.runner import Services, build_services, build_worker
 from worker.runtime.save_client import SaveClient, SaveError, TriggerResult, workflow_id
 from worker.runtime.settings import Settings
@@ -54,6 +54,8 @@ class Harness:
     services: Services
     saves: SaveClient
     smtp: SmtpSink
+    touched: set[str] = field(default_factory=set)
+    """Workflow ids of the saves this harness started, read or acted on."""
 
     @classmethod
     @asynccontextmanager
@@ -90,7 +92,7 @@ class Harness:
         trigger_id: str | None = None,
         **extra: Any,
     ) -> TriggerResult:
-        return await self.saves.trigger(
+        result = await self.saves.trigger(
             Trigger(
                 trigger_id=trigger_id or uuid.uuid4().hex,
                 account_id=account,
@@ -101,6 +103,8 @@ class Harness:
                 **extra,
             )
         )
+        self.touched.add(result.workflow_id)
+        return result
 
     async def start(self, account: str, kind: TriggerKind = TriggerKind.MANUAL, **kw: Any) -> SaveState:
         await self.trigger(account, kind, **kw)
@@ -122,6 +126,7 @@ class Harness:
         return await self.saves.state(account)
 
     async def settle(self, account: str) -> None:
+        self.touched.add(workflow_id(account))
         await settle(self.client, workflow_id(account))
 
     async def wait_in_stage(self, account: str, stage: str) -> SaveState:
@@ -151,11 +156,15 @@ class Harness:
         return lengths
 
     async def act(self, account: str, update: Any, request: Any) -> Any:
+        self.touched.add(workflow_id(account))
         return await self.saves.update(account, update, request)
 
     async def sleep(self, **kw: float) -> None:
-        """Skip time on the test server (to a moment, with retries: see ``skip_to``)."""
+        """Skip time on the test server (to a moment, with retries: see ``skip_to``), and on past
+        any timer of a save this harness touched that would fire just after (a test's next
+        update must not race it: see ``skip_past_due_timers``)."""
         await skip_to(self.env, await self.now() + timedelta(**kw))
+        await skip_past_due_timers(self.env, sorted(self.touched))
 
     async def result(self, account: str) -> SaveResult:
         """Wait for the save to close, skipping time.

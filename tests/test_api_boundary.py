@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from tests.api_client import SECRET, SignedClient, api_client
 from tests.harness import Harness
 from worker.api.app import create_app
-from worker.api.signature import sign
+from worker.api.signature import Request, sign
 
 TRIGGER = '{"account_id":"bluepeak","kind":"low_usage","signals":{"usage_pct":%s}}'
 
@@ -119,6 +119,64 @@ async def test_a_captured_signed_request_acts_once(harness: Harness) -> None:
     assert answers[1].headers["idempotent-replayed"] == answers[2].headers["idempotent-replayed"] == "true"
     assert answers[3].status_code == 409 and answers[3].json()["error"] == "replayed"
     assert [c.id for c in (await harness.state("northwind")).commitments] == ["c1"]
+
+
+async def test_a_bound_signature_acts_only_on_its_own_path_and_key(harness: Harness) -> None:
+    await harness.start("northwind", playbook="product_issue")
+    body = json.dumps({"what": "Weekly call", "owner": "csm", "due_in": "7d"}).encode()
+    header = sign([SECRET], body, request=Request("POST", "/saves/northwind/commitments", "k-1"))
+    key = {"Idempotency-Key": "k-1"}
+    async with api_client(harness) as api:
+        first = await api.post("/saves/northwind/commitments", raw=body, signature=header, headers=key)
+        elsewhere = await api.post("/saves/northwind/help", raw=body, signature=header, headers=key)
+        other_key = await api.post(
+            "/saves/northwind/commitments", raw=body, signature=header, headers={"Idempotency-Key": "k-2"}
+        )
+        no_key = await api.post("/saves/northwind/commitments", raw=body, signature=header)
+        again = await api.post("/saves/northwind/commitments", raw=body, signature=header, headers=key)
+    assert first.status_code == 201, first.text
+    for refused in (elsewhere, other_key, no_key):
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["fields"][0]["field"] == "Saves-Signature"
+        assert "v2 signature does not match" in refused.json()["message"]
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert [c.id for c in (await harness.state("northwind")).commitments] == ["c1"]
+
+
+async def test_after_a_failed_first_delivery_only_a_bound_signature_stops_a_replay_elsewhere(
+    harness: Harness,
+) -> None:
+    # A failed answer is not remembered (so the sender's retry runs). A v1 request captured from
+    # a failed delivery can then act on another path; a v2 one cannot.
+    await harness.start("northwind", playbook="product_issue")
+    unbound = json.dumps({"what": "Send the roadmap", "owner": "csm", "due_in": "7d"}).encode()
+    bound = json.dumps({"what": "Send the ROI deck", "owner": "csm", "due_in": "7d"}).encode()
+    v1 = sign([SECRET], unbound)
+    v2 = sign([SECRET], bound, request=Request("POST", "/saves/nosuchaccount/commitments"))
+    async with api_client(harness) as api:
+        failed = [
+            await api.post("/saves/nosuchaccount/commitments", raw=unbound, signature=v1),
+            await api.post("/saves/nosuchaccount/commitments", raw=bound, signature=v2),
+        ]
+        v1_elsewhere = await api.post("/saves/northwind/commitments", raw=unbound, signature=v1)
+        v2_elsewhere = await api.post("/saves/northwind/commitments", raw=bound, signature=v2)
+    assert [f.status_code for f in failed] == [404, 404]
+    assert v1_elsewhere.status_code == 201  # the limit of v1, as documented
+    assert v2_elsewhere.status_code == 401, v2_elsewhere.text
+    assert [c.what for c in (await harness.state("northwind")).commitments] == ["Send the roadmap"]
+
+
+async def test_an_api_that_requires_v2_refuses_a_v1_signature(harness: Harness) -> None:
+    app = create_app(harness.saves, engine=harness.services.engine, secrets=[SECRET], require_v2=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://saves.test") as http:
+        api = SignedClient(http, [SECRET])
+        v1 = await api.post("/triggers", _EVENT)
+        v2 = await api.post("/triggers", _EVENT, bound=True)
+        await harness.wait_open("bluepeak")
+        read = await api.get("/saves/bluepeak", bound=True)
+    assert v1.status_code == 401 and "requires a v2" in v1.json()["message"]
+    assert v2.status_code == 202, v2.text
+    assert read.status_code == 200, read.text
 
 
 class _RedeliverOnAnswer:

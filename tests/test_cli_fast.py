@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,3 +35,18 @@ def test_help_imports_no_heavy_module() -> None:
     *_, last = done.stdout.strip().splitlines()
     assert json.loads(last) == []
     assert "trigger" in done.stdout and "Report a risk signal" in done.stdout
+
+
+def test_a_commands_flags_read_as_flags_in_its_help() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-c", "from worker.cli import app; app()", "list", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    flags = {line.split()[0]: line.split()[1:2] for line in shown.stdout.splitlines() if line.startswith("  --")}
+    for flag in ("--needs-attention", "--sla-broken", "--overdue", "--closed", "--query", "--help"):
+        assert flags[flag] == [] or not flags[flag][0].startswith("<"), (flag, shown.stdout)
+    assert "<bool>" not in shown.stdout

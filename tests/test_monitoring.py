@@ -18,16 +18,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import EventType
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.email_activities import EMAIL_REFUSED, EmailActivities
 from playbook_defs.durations import clock_words
 from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import OutcomeKind, OwnerRole, RiskColour, Stage, Tier
@@ -36,11 +40,13 @@ from tests.harness import Harness, SmtpSink
 from worker.demo import DEMO_TRIGGERS
 from worker.devtools.eventually import eventually
 from worker.runtime.listing import VIEWS, FilterError, SaveFilter, list_saves, parse_money
+from worker.runtime.runner import Services
 from worker.runtime.save_client import workflow_id
 from worker.runtime.settings import Settings
-from worker.runtime.visibility import register_search_attributes
+from worker.runtime.visibility import AttributeCheck, ensure_search_attributes, register_search_attributes
 from workflows import search_attributes as sa
 from workflows import wording
+from workflows.contracts import ActivityName, EmailReceipt, EmailRequest
 from workflows.models import CompleteTask, RecordOutcome
 from workflows.save import SaveWorkflow
 
@@ -49,6 +55,27 @@ SIX = ("northwind", "bluepeak", "harborline", "tinkerbox", "quillstone", "orbitf
 ONLY_SIX = f"SaveAccountId IN ({', '.join(repr(a) for a in SIX)})"
 IN_SCENARIO = f"ExecutionStatus = 'Running' AND {ONLY_SIX}"
 BROKE_RULE = {"tinkerbox", "orbitfoods"}  # their playbooks' first-contact windows are 3 seconds here
+REFUSED = "ferrovia"  # the relay refuses every email of this account's save for good
+
+
+class RelayRefusesOneAccount(EmailActivities):
+    """Every email of one account's save ends as a 5xx from the relay does: refused for good."""
+
+    @activity.defn(name=ActivityName.SEND_EMAIL.value)
+    async def send_email(self, request: EmailRequest) -> EmailReceipt:
+        if request.save.account_id == REFUSED:
+            raise ApplicationError(
+                f"email {request.key}: the relay refused the email: 550 mailbox unavailable",
+                type=EMAIL_REFUSED,
+                non_retryable=True,
+            )
+        return await super().send_email(request)
+
+
+def _refusing_one_account(services: Services) -> list[Any]:
+    e = services.email_activities
+    refusing = RelayRefusesOneAccount(e.crm, e.outbox, e.renderer, e.delivery)
+    return [refusing.send_email if getattr(a, "__name__", "") == "send_email" else a for a in services.activities()]
 
 
 def shortened_playbooks(target: Path) -> Path:
@@ -103,7 +130,7 @@ class Scenario:
 async def scenario(tmp_path_factory: pytest.TempPathFactory, dev_env: WorkflowEnvironment) -> AsyncIterator[Scenario]:
     root = tmp_path_factory.mktemp("monitoring")
     settings = Settings(data_dir=root / "saves", playbook_dir=shortened_playbooks(root / "playbooks"))
-    async with Harness.running(dev_env, settings, SmtpSink()) as h:
+    async with Harness.running(dev_env, settings, SmtpSink(), activities=_refusing_one_account) as h:
         for trigger in DEMO_TRIGGERS:
             await h.saves.trigger(trigger)
         for account in SIX:
@@ -313,10 +340,11 @@ async def test_the_api_lists_saves_with_the_same_filter_as_saves_list(scenario: 
     assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "playbook"
 
 
-def _saves_cli(scenario: Scenario, *args: str) -> subprocess.CompletedProcess[str]:
+def _saves_cli(scenario: Scenario, *args: str, namespace: str = "default") -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SAVES_TEMPORAL_ADDRESS": scenario.client.service_client.config.target_host,
+        "SAVES_TEMPORAL_NAMESPACE": namespace,
         "SAVES_DATA_DIR": str(scenario.settings.data_dir),
         "COLUMNS": "250",
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
@@ -400,3 +428,96 @@ def test_timeline_wording_names_roles_and_windows() -> None:
     assert wording.rule_name(timedelta(minutes=2), demo_speed=1440) == "first-contact rule (48 h on the demo clock)"
     assert clock_words(1440) == "1 real minute = 1 demo day"
     assert clock_words(60) == "1 real minute = 1 demo hour"
+
+
+async def test_saves_that_need_attention_are_found_by_attribute_view_cli_and_api(scenario: Scenario) -> None:
+    """An email refused for good flags its save; operators find it everywhere saves are listed."""
+    h, client = scenario.h, scenario.client
+    await h.trigger(REFUSED, playbook="value_roi")  # its first step emails the CS manager at once
+    await h.trigger("lumenworks", playbook="value_roi")  # the same step, delivered
+    flagged = await eventually(
+        lambda: h.state(REFUSED), lambda s: bool(s.needs_attention), what="the refused email to be flagged"
+    )
+    assert [p.error for p in flagged.needs_attention] == [EMAIL_REFUSED]
+    await h.wait_open("lumenworks")
+    healthy = {*SIX, "lumenworks"}
+    ours = f"ExecutionStatus = 'Running' AND SaveAccountId IN ({', '.join(repr(a) for a in (*healthy, REFUSED))})"
+    assert await answers(client, f"{ours} AND SaveNeedsAttention = true", {REFUSED}) == {REFUSED}
+    assert await answers(client, f"{ours} AND SaveNeedsAttention = false", healthy) == healthy
+    assert "Needs attention" in await scenario.details(REFUSED)
+
+    view = VIEWS["needs-attention"][1]
+    assert "SaveNeedsAttention = true" in view.query(datetime.now(UTC))
+    assert await answers(client, replace(view, extra=[ours]).query(datetime.now(UTC)), {REFUSED}) == {REFUSED}
+
+    listed = await asyncio.to_thread(_saves_cli, scenario, "list", "--needs-attention")
+    assert listed.returncode == 0, listed.stderr
+    assert REFUSED in listed.stdout and "needs attention" in listed.stdout and "1 save" in listed.stdout
+    assert not any(a in listed.stdout for a in (*SIX, "lumenworks", "maplecrest"))
+    by_view = await asyncio.to_thread(_saves_cli, scenario, "list", "--view", "needs-attention", "--query")
+    assert by_view.returncode == 0 and "SaveNeedsAttention = true" in by_view.stdout
+
+    async with api_client(h) as api:
+        answer = await api.get("/saves?needs_attention=true&limit=500")
+        everyone = await api.get("/saves?limit=500")
+    assert answer.status_code == 200, answer.text
+    assert [(s["account_id"], s["needs_attention"]) for s in answer.json()] == [(REFUSED, True)]
+    flags = {s["account_id"]: s["needs_attention"] for s in everyone.json()}
+    assert flags[REFUSED] is True and flags["lumenworks"] is False
+
+
+async def test_a_worker_refuses_to_start_on_a_namespace_that_cannot_take_a_new_attribute(scenario: Scenario) -> None:
+    """The upgrade hazard: a namespace with the previous release's attributes and no room for
+    SaveNeedsAttention (SQL visibility holds 3 Bool attributes; two belong to someone else here)."""
+    service = scenario.client.workflow_service
+    await service.register_namespace(
+        RegisterNamespaceRequest(namespace="no-room", workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    others = {name: IndexedValueType.INDEXED_VALUE_TYPE_BOOL for name in ("BillingHold", "LegalHold")}
+    previous_release = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in sa.ALL_KEYS
+        if key is not sa.NEEDS_ATTENTION
+    }
+    full = await Client.connect(scenario.client.service_client.config.target_host, namespace="no-room")
+
+    async def fill() -> bool:
+        try:
+            await full.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace="no-room", search_attributes={**previous_release, **others})
+            )
+        except RPCError:  # the new namespace reaches every service a moment later
+            return False
+        return True
+
+    await eventually(fill, what="the new namespace", timeout=30, interval=0.3)
+    result = await asyncio.to_thread(_saves_cli, scenario, "worker", namespace="no-room")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Worker polling" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("Temporal: ")]  # which server
+    assert len(errors) == 1 and errors[0].startswith("error: namespace 'no-room' lacks"), result.stderr
+    assert "SaveNeedsAttention (Bool)" in errors[0] and "`saves search-attributes`" in errors[0]
+    assert "SaveStage" not in errors[0]  # only what is missing is named
+
+
+async def test_the_start_check_passes_where_nothing_can_be_checked(time_env: WorkflowEnvironment) -> None:
+    """The time-skipping test server has no operator service and takes any attribute: workers start."""
+    assert await ensure_search_attributes(time_env.client) == AttributeCheck([])
+
+
+async def test_the_start_check_adds_what_a_namespace_lacks(scenario: Scenario) -> None:
+    service = scenario.client.workflow_service
+    await service.register_namespace(
+        RegisterNamespaceRequest(namespace="upgrading", workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    upgrading = await Client.connect(scenario.client.service_client.config.target_host, namespace="upgrading")
+
+    async def check() -> AttributeCheck | None:
+        try:
+            return await ensure_search_attributes(upgrading)
+        except RPCError:  # the new namespace reaches every service a moment later
+            return None
+
+    first = await eventually(check, lambda found: found is not None, what="the new namespace", timeout=30, interval=0.3)
+    assert first == AttributeCheck(sorted(key.name for key in sa.ALL_KEYS))
+    assert await ensure_search_attributes(upgrading) == AttributeCheck([])

@@ -12,21 +12,27 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 from typer.testing import CliRunner
 
 from activities.email_activities import EMAIL_REFUSED, EMAIL_UNCERTAIN, EmailActivities
+from playbook_defs.loader import load_playbooks
 from playbook_defs.vocabulary import TriggerKind
 from tests import codec_keys
 from tests.api_client import api_client
 from tests.conftest import smtp_server
 from tests.harness import Harness, SmtpSink
+from tests.replay_changed import SaveBeforeTheAttribute, SaveWithTheAttributeUnpatched
 from worker.cli import app
-from worker.runtime.runner import Services
-from worker.runtime.save_client import SaveError
+from worker.demo import load_demo_crm
+from worker.runtime.runner import Services, build_services
+from worker.runtime.save_client import SaveClient, SaveError
 from worker.runtime.settings import Settings
+from workflows import search_attributes as sa
 from workflows.contracts import ActivityName, EmailReceipt, EmailRequest
 from workflows.ids import save_workflow_id
 from workflows.models import AttentionAction, AttentionStatus, NeedsAttention, ResolveAttention, SaveState
@@ -52,6 +58,17 @@ def _with_lost_answers(services: Services) -> list[Any]:
     return [lost.send_email if getattr(a, "__name__", "") == "send_email" else a for a in services.activities()]
 
 
+async def _needs_attention_attribute(h: Harness, account: str) -> bytes | None:
+    """SaveNeedsAttention as stored: the SDK cannot decode the time-skipping server's datetime attributes."""
+    described = await h.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=h.client.namespace, execution=WorkflowExecution(workflow_id=save_workflow_id(account))
+        )
+    )
+    fields = described.workflow_execution_info.search_attributes.indexed_fields
+    return fields[sa.NEEDS_ATTENTION.name].data if sa.NEEDS_ATTENTION.name in fields else None
+
+
 async def test_an_email_that_fails_for_good_is_flagged_and_the_save_goes_on(
     time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
 ) -> None:
@@ -68,6 +85,37 @@ async def test_an_email_that_fails_for_good_is_flagged_and_the_save_goes_on(
         history = await h.client.get_workflow_handle(save_workflow_id("northwind")).fetch_history()
         assert not any(e.HasField("workflow_execution_failed_event_attributes") for e in history.events)
         assert "Needs attention" in await h.saves.details("northwind")
+        assert await _needs_attention_attribute(h, "northwind") == b"true"
+
+
+async def test_a_save_started_before_the_attribute_replays_without_it(
+    time_env: WorkflowEnvironment, settings: Settings, smtp: SmtpSink
+) -> None:
+    """A save running on the previous release, with a step needing attention, keeps replaying on
+    this one: SaveNeedsAttention is behind the patch. Without the patch it would not."""
+    services = await build_services(settings)
+    await load_demo_crm(services.engine)
+    queue = "before-the-attribute"
+    saves = SaveClient(time_env.client, queue, load_playbooks(settings.playbook_dir), services.crm)
+    h = Harness(time_env, settings, services, saves, smtp)
+    try:
+        async with Worker(
+            time_env.client,
+            task_queue=queue,
+            workflows=[SaveBeforeTheAttribute],
+            activities=_with_lost_answers(services),
+        ):
+            await h.start("northwind", TriggerKind.PRODUCT_GAP)
+            await h.sleep(days=3)
+            assert [p.error for p in (await h.state("northwind")).needs_attention] == [EMAIL_UNCERTAIN]
+            assert await _needs_attention_attribute(h, "northwind") is None
+            history = await h.client.get_workflow_handle(save_workflow_id("northwind")).fetch_history()
+    finally:
+        await services.engine.dispose()
+    converter = codec_keys.converter()
+    await Replayer(workflows=[SaveWorkflow], data_converter=converter).replay_workflow(history)
+    with pytest.raises(Exception, match=r"(?i)nondetermin"):
+        await Replayer(workflows=[SaveWithTheAttributeUnpatched], data_converter=converter).replay_workflow(history)
 
 
 # --- operators retry or skip what needs attention; operations are told once ----------------------
@@ -126,6 +174,7 @@ async def test_an_operator_retries_a_refused_email_once_it_is_fixed_and_it_is_se
             "northwind", ResolveAttention(item="a1", action=AttentionAction.RETRY, by="Olga Ops", reason="allow-listed")
         )
         assert retried.status is AttentionStatus.RESOLVED
+        assert await _needs_attention_attribute(h, "northwind") == b"false"
         decision = retried.decisions[-1]
         assert (decision.by, decision.reason, decision.result, decision.succeeded) == (
             "Olga Ops",
@@ -172,6 +221,7 @@ async def test_an_operator_skips_a_step_with_a_reason_and_the_save_goes_on(
             )
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "skipped"
+        assert await _needs_attention_attribute(h, "northwind") == b"false"
         assert r.json()["item"]["decisions"][-1]["reason"] == "told the team by phone"
         await h.sleep(days=3)
         state = await h.state("northwind")

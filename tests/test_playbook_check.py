@@ -62,6 +62,12 @@ BROKEN: dict[str, tuple[Break, list[str]]] = {
         ),
         ["product_issue.yaml", "root_cause", "escalation", "csm"],
     ),
+    "a step without a ladder whose default escalates it to its own owner": (
+        lambda d: _edit_yaml(
+            d / "product_issue.yaml", lambda y: _step(y, "consult_roadmap").update(owner="cs_manager")
+        ),
+        ["product_issue.yaml", "consult_roadmap", "escalation", "default_escalation", "cs_manager", "own owner"],
+    ),
     "a YAML alias bomb in triggers": (lambda d: _alias_bomb(d / "product_issue.yaml"), ["product_issue.yaml", "alias"]),
     "broken triage rules": (
         lambda d: (d / "rules" / "triage.yaml").write_text("zones: [oops\n"),

@@ -15,6 +15,7 @@ from workflows import search_attributes as sa
 from workflows import triage
 from workflows.contracts import AccountSnapshot
 from workflows.models import (
+    AttentionStatus,
     AutomatedStep,
     CommitmentStatus,
     FirstContact,
@@ -122,7 +123,14 @@ def search_values(state: SaveState, now: datetime) -> sa.SearchValues:
         sa.OVERDUE_COUNT: sum(1 for d in deadlines if d.due_at < now),
         sa.NEXT_DEADLINE: deadlines[0].due_at if deadlines else None,
         sa.NEXT_CHECK: next_check_due(state),
+        sa.NEEDS_ATTENTION: needs_attention(state),
     }
+
+
+def needs_attention(state: SaveState) -> bool:
+    """Whether a step that failed for good still waits for an operator (neither retried with
+    success nor skipped)."""
+    return any(item.status in (AttentionStatus.OPEN, AttentionStatus.RETRYING) for item in state.needs_attention)
 
 
 def when(moment: datetime | None) -> str:

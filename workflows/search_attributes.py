@@ -26,6 +26,11 @@ NEXT_DEADLINE = SearchAttributeKey.for_datetime("SaveNextDeadline")
 """The earliest open deadline; in the past when that item is overdue."""
 NEXT_CHECK = SearchAttributeKey.for_datetime("SaveNextCheck")
 """During recovery: when the next 30/60/90-day check is due (planned or open)."""
+NEEDS_ATTENTION = SearchAttributeKey.for_bool("SaveNeedsAttention")
+"""True while a step that failed for good (an email refused or of unknown fate, data the CRM
+refused) waits for an operator. Upserted only by runs past the patch ``NEEDS_ATTENTION_PATCH``."""
+NEEDS_ATTENTION_PATCH = "needs-attention-attribute"
+"""``workflow.patched`` id of upserting ``SaveNeedsAttention``: runs recorded before it never did."""
 
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     ACCOUNT_ID,
@@ -41,6 +46,7 @@ ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     OVERDUE_COUNT,
     NEXT_DEADLINE,
     NEXT_CHECK,
+    NEEDS_ATTENTION,
 )
 
 _CLI_TYPE_NAMES = {
@@ -55,11 +61,16 @@ _CLI_TYPE_NAMES = {
 }
 
 
+def type_name(key: SearchAttributeKey[Any]) -> str:
+    """The attribute's type as Temporal's CLI and UI name it: ``Keyword``, ``Bool``, ..."""
+    return _CLI_TYPE_NAMES[key.indexed_value_type.name]
+
+
 def cli_flags() -> list[str]:
     """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
     flags = []
     for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE_NAMES[key.indexed_value_type.name]}"]
+        flags += ["--search-attribute", f"{key.name}={type_name(key)}"]
     return flags
 
 

@@ -106,6 +106,7 @@ def create_app(
     hubspot_webhook_url: str | None = None,
     codec: PayloadCodec | None = None,
     codec_access: CodecAccess | None = None,
+    require_v2: bool = False,
 ) -> FastAPI:
     """The API over ``saves``, remembering answers in the SQL store behind ``engine``; or, with
     ``lifespan``, over the client and engine it puts in ``app.state.saves`` and ``app.state.engine``
@@ -118,7 +119,8 @@ def create_app(
         summary="Durable save playbooks: report risk triggers, read saves, act on them.",
         description=(
             "Every request except `/openapi.json`, `/docs` and `/healthz` is signed: header "
-            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. '
+            '`Saves-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, or, bound to the '
+            'request, `v2=<hex HMAC-SHA256 of "<t>.<METHOD> <path?query>.<Idempotency-Key>.<raw body>">`. '
             "A POST with an `Idempotency-Key` header (or an `event_id` in a trigger) is run once; "
             "a redelivery returns the first answer."
         ),
@@ -136,7 +138,7 @@ def create_app(
     _routes(app)
     app.include_router(hubspot_webhook.router)
     app.add_middleware(Idempotent, store_of=lambda: _store(app))
-    app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body)
+    app.add_middleware(SignedRequests, secrets=secrets, max_body=max_body, require_bound=require_v2)
     if codec is not None:  # outermost: the codec paths have their own authorization, not the signature
         app.add_middleware(CodecEndpoints, codec=codec, access=codec_access or CodecAccess())
     return app
@@ -241,6 +243,13 @@ def _routes(app: FastAPI) -> None:
         risk: RiskColour | None = None,
         owner: OwnerFilter = None,
         include_closed: bool = False,
+        needs_attention: Annotated[
+            bool,
+            Query(
+                description="Only saves with a step that failed for good (an email refused or of unknown fate, "
+                "data the CRM refused), waiting for an operator."
+            ),
+        ] = False,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[SaveSummary]:
         """Saves from Temporal's visibility store: the same query as `saves list` and the Temporal UI."""
@@ -250,6 +259,7 @@ def _routes(app: FastAPI) -> None:
             owner=owner,
             risks=[risk] if risk else (),
             include_closed=include_closed,
+            needs_attention=needs_attention,
         ).query(datetime.now(UTC))
         found: list[SaveSummary] = []
         try:
@@ -363,6 +373,7 @@ def _summary(wf: WorkflowExecution) -> SaveSummary:
         arr=get(sa.ARR),
         owner_id=get(sa.OWNER),
         overdue=get(sa.OVERDUE_COUNT),
+        needs_attention=get(sa.NEEDS_ATTENTION),
         started_at=wf.start_time,
         closed_at=wf.close_time,
     )

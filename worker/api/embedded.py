@@ -30,6 +30,7 @@ async def start_api(settings: Settings, saves: SaveClient, engine: AsyncEngine, 
         hubspot_webhook_url=settings.hubspot_webhook_url,
         codec=saves.client.data_converter.payload_codec,
         codec_access=CodecAccess.from_settings(settings),
+        require_v2=settings.webhook_require_v2,
     )
     running = await start_embedded(app, settings.api_host, settings.api_port)
     if running.moved:

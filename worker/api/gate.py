@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from activities.store.idempotency import Claim, IdempotencyStore
 from playbook_defs.values import problem
-from worker.api.signature import HEADER, SignatureError, verify
+from worker.api.signature import HEADER, Request, SignatureError, verify
 
 OPEN_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"})
 """Paths anyone may read: the API's own description and a liveness probe. Everything else is signed."""
@@ -70,13 +70,24 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-class SignedRequests:
-    """413 for a body over ``max_body`` bytes, 401 for a missing, wrong or stale signature."""
+def signed_request(scope: Scope) -> Request:
+    """What a ``v2`` signature covers: the method, the path as sent with its query, the Idempotency-Key."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    path = raw.split(b"?", 1)[0].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    key = (_header(scope, IDEMPOTENCY_HEADER.encode()) or "").strip()
+    return Request(method=str(scope["method"]), path=path, key=key)
 
-    def __init__(self, app: ASGIApp, secrets: Sequence[str], max_body: int) -> None:
+
+class SignedRequests:
+    """413 for a body over ``max_body`` bytes, 401 for a missing, wrong or stale signature (or, with
+    ``require_bound``, one without a ``v2``)."""
+
+    def __init__(self, app: ASGIApp, secrets: Sequence[str], max_body: int, require_bound: bool = False) -> None:
         self.app = app
         self.secrets = list(secrets)
         self.max_body = max_body
+        self.require_bound = require_bound
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -105,12 +116,19 @@ class SignedRequests:
             await self.app(scope, _replay(body), send)
             return
         try:
-            scope[SIGNED_AT_KEY] = verify(self.secrets, _header(scope, HEADER.lower().encode()), body)
+            signed = verify(
+                self.secrets,
+                _header(scope, HEADER.lower().encode()),
+                body,
+                request=signed_request(scope),
+                require_bound=self.require_bound,
+            )
         except SignatureError as exc:
             await send_error(
                 send, 401, "unauthorized", str(exc), [(b"www-authenticate", HEADER.encode())], field=HEADER
             )
             return
+        scope[SIGNED_AT_KEY] = signed.timestamp
         scope[BODY_KEY] = body
         await self.app(scope, _replay(body), send)
 
@@ -121,7 +139,8 @@ class Idempotent:
 
     Two keys protect a POST. Its signature (timestamp and body): the exact request replayed
     within the signature's tolerance window is answered as a replay, whatever route it is sent
-    to, so a captured request cannot act twice. And the sender's ``Idempotency-Key`` header (or
+    to, so a captured request cannot act twice (a ``v2`` signature also covers the path and the
+    key, so sent elsewhere it is refused before it gets here). And the sender's ``Idempotency-Key`` header (or
     the ``event_id`` of a trigger), which also covers a redelivery signed again later. The
     answer is stored before it is sent, so an immediate redelivery finds it. Failed requests
     are forgotten so that the sender's retry runs them again; a key reused for a different

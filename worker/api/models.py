@@ -83,6 +83,9 @@ class SaveSummary(BaseModel):
     arr: float | None = None
     owner_id: str | None = None
     overdue: int | None = None
+    needs_attention: bool | None = Field(
+        default=None, description="True while a step that failed for good waits for an operator."
+    )
     started_at: datetime | None = None
     closed_at: datetime | None = None
 

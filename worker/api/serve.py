@@ -111,4 +111,5 @@ def production_app(settings: Settings, secrets: list[str]) -> FastAPI:
         hubspot_webhook_url=settings.hubspot_webhook_url,
         codec=data_converter(settings).payload_codec,
         codec_access=CodecAccess.from_settings(settings),
+        require_v2=settings.webhook_require_v2,
     )

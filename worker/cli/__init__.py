@@ -74,7 +74,7 @@ def _main() -> None:
 def module_command(module_name: str, name: str) -> Command:
     """The command ``name`` exactly as composing ``worker.cli.<module_name>`` into the app makes it."""
     module: Any = importlib.import_module(f"worker.cli.{module_name}")
-    holder = typer.Typer()
+    holder = typer.Typer(rich_markup_mode=None)  # as the app: a flag reads as a flag
     holder.add_typer(module.app)
     holder.callback()(_main)
     group = typer.main.get_command(holder)

@@ -10,7 +10,7 @@ import typer
 import uvicorn
 
 from worker.api.secrets import NoSecretError, webhook_secrets
-from worker.api.signature import HEADER, sign
+from worker.api.signature import HEADER, Request, sign
 from worker.runtime.codec import EncryptionSettingsError
 from worker.runtime.logs import configure_logging
 from worker.runtime.settings import Settings
@@ -52,8 +52,19 @@ def sign_body(
         Path | None, typer.Argument(help="File holding the exact request body; '-' or nothing reads standard input.")
     ] = None,
     header: Annotated[bool, typer.Option(help="Print the whole header line, not only its value.")] = False,
+    path: Annotated[
+        str | None,
+        typer.Option(help="The request's path with its query (e.g. /triggers): adds a v2 signature bound to it."),
+    ] = None,
+    method: Annotated[str, typer.Option(help="The request's method, for the v2 signature.")] = "POST",
+    key: Annotated[str, typer.Option(help="The request's Idempotency-Key header, for the v2 signature.")] = "",
 ) -> None:
-    """Print the Saves-Signature for a request body, signed with the configured webhook secret."""
+    """Print the Saves-Signature for a request body, signed with the configured webhook secret.
+
+    With --path it carries a v2 signature too, bound to the method, the path and the
+    Idempotency-Key: sent anywhere else it is refused.
+    """
     body = sys.stdin.buffer.read() if file is None or str(file) == "-" else file.read_bytes()
-    value = sign(_secrets(Settings())[:1], body)
+    request = Request(method=method.upper(), path=path, key=key.strip()) if path is not None else None
+    value = sign(_secrets(Settings())[:1], body, request=request)
     typer.echo(f"{HEADER}: {value}" if header else value)

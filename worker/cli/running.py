@@ -24,7 +24,7 @@ from worker.runtime.runner import WorkerTuning, build_services, build_worker
 from worker.runtime.save_client import SaveClient
 from worker.runtime.schedule import ensure_scan_schedule
 from worker.runtime.settings import DEFAULT_TEMPORAL_ADDRESS, Settings
-from worker.runtime.visibility import register_search_attributes
+from worker.runtime.visibility import SearchAttributesMissing, ensure_search_attributes, register_search_attributes
 
 app = typer.Typer()
 
@@ -54,7 +54,10 @@ def up(
     """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
     configure_logging(settings.log_format or "console", settings.log_level, log_file=settings.data_dir / "saves.log")
-    run(_up(settings, demo, port, demo_speed))
+    try:
+        run(_up(settings, demo, port, demo_speed))
+    except SearchAttributesMissing as exc:
+        raise _refuse(exc) from None
 
 
 async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SPEED) -> None:
@@ -72,7 +75,7 @@ async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SP
     services = None
     try:
         client = await connect(settings)
-        await register_search_attributes(client)
+        await ensure_search_attributes(client)
         await ensure_scan_schedule(client, settings.task_queue, settings.playbook_dir)
         await ensure_crm_sync_schedule(client, settings.task_queue, settings.crm_sync_every)
         services = await build_services(settings)
@@ -141,16 +144,29 @@ def worker() -> None:
     """Run a worker against the configured Temporal cluster (production)."""
     settings = Settings()
     configure_logging(settings.log_format or "json", settings.log_level)
-    run(_worker(settings))
+    try:
+        run(_worker(settings))
+    except SearchAttributesMissing as exc:
+        raise _refuse(exc) from None
+
+
+def _refuse(exc: SearchAttributesMissing) -> typer.Exit:
+    """One line, however wide the terminal: which attributes are missing and the command that adds them."""
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
 
 
 async def _worker(settings: Settings) -> None:
     client = await connect(settings)
-    try:
-        await register_search_attributes(client)
-    except Exception as exc:  # e.g. Temporal Cloud: registered in the cloud console instead
+    check = await ensure_search_attributes(client)  # refuses to start when one is missing for good
+    if check.added:
+        err.print(f"registered search attributes: {', '.join(check.added)}", highlight=False)
+    if check.unchecked:
         err.print(
-            f"note: could not register search attributes ({exc}); run `saves search-attributes` with an admin identity"
+            f"note: could not list the namespace's search attributes ({check.unchecked}); make sure"
+            " `saves search-attributes` ran for this release",
+            highlight=False,
+            soft_wrap=True,
         )
     services = await build_services(settings)
     try:

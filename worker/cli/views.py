@@ -55,6 +55,7 @@ def _table(rows: list[SaveRow], now: datetime) -> Table:
         "ARR": lambda r: money(r.arr) if r.arr is not None else "",
         "overdue": lambda r: f"[red]{r.overdue_count}[/red]" if r.overdue_count else "",
         "first contact": lambda r: "[red]rule broken[/red]" if r.first_contact_broken else "",
+        "attention": lambda r: "[red]needs attention[/red]" if r.needs_attention else "",
         "escalated": lambda r: f"level {r.escalation_level}" if r.escalation_level else "",
         "outcome": lambda r: (r.outcome or "").replace("_", " "),
         "next deadline": lambda r: _moment(r.next_deadline, now),
@@ -102,6 +103,14 @@ def list_command(
     sla_broken: Annotated[
         bool, typer.Option("--sla-broken", help="Only saves that broke the 48-hour first-contact rule.")
     ] = False,
+    needs_attention: Annotated[
+        bool,
+        typer.Option(
+            "--needs-attention",
+            help="Only saves with a step that failed for good (an email refused or of unknown fate, data the CRM"
+            " refused), waiting for an operator; `saves show` names it.",
+        ),
+    ] = False,
     escalated: Annotated[
         int | None, typer.Option(help="Only saves escalated to at least this level (1 = first rung of the ladder).")
     ] = None,
@@ -139,6 +148,7 @@ def list_command(
             account=account,
             overdue=overdue or base.overdue,
             sla_broken=sla_broken or base.sla_broken,
+            needs_attention=needs_attention or base.needs_attention,
             escalated_to_level=escalated or base.escalated_to_level,
             arr_above=parse_money(arr_above, "--arr-above") if arr_above else None,
             arr_below=parse_money(arr_below, "--arr-below") if arr_below else None,

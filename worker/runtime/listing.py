@@ -65,6 +65,7 @@ class SaveFilter:
     account: str | None = None
     overdue: bool = False
     sla_broken: bool = False
+    needs_attention: bool = False
     escalated_to_level: int | None = None
     arr_above: float | None = None
     arr_below: float | None = None
@@ -98,6 +99,8 @@ class SaveFilter:
             parts.append(f"{sa.OVERDUE_COUNT.name} > 0")
         if self.sla_broken:
             parts.append(f"{sa.FIRST_CONTACT_BROKEN.name} = true")
+        if self.needs_attention:
+            parts.append(f"{sa.NEEDS_ATTENTION.name} = true")
         if self.escalated_to_level is not None:
             if self.escalated_to_level < 1:
                 raise FilterError(f"--escalated {self.escalated_to_level}: the first level is 1")
@@ -135,6 +138,7 @@ class SaveRow:
     overdue_count: int | None
     next_deadline: datetime | None
     next_check: datetime | None
+    needs_attention: bool | None = None
 
     @classmethod
     def of(cls, execution: WorkflowExecution) -> SaveRow:
@@ -157,6 +161,7 @@ class SaveRow:
             overdue_count=attrs.get(sa.OVERDUE_COUNT),
             next_deadline=attrs.get(sa.NEXT_DEADLINE),
             next_check=attrs.get(sa.NEXT_CHECK),
+            needs_attention=attrs.get(sa.NEEDS_ATTENTION),
         )
 
     @property
@@ -187,5 +192,9 @@ VIEWS: dict[str, tuple[str, SaveFilter]] = {
         SaveFilter(stages=[Stage.RECOVERY], check_within=timedelta(days=7)),
     ),
     "overdue": ("Saves with something overdue", SaveFilter(overdue=True)),
+    "needs-attention": (
+        "Saves with a step that failed for good (an email or CRM write waiting for an operator)",
+        SaveFilter(needs_attention=True),
+    ),
 }
 """The views a CS leader saves in the Temporal UI; ``saves views`` prints their queries for today."""

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     """HMAC secret(s) of signed API requests; comma-separated while rotating (the first one signs).
     Unset: the secret ``saves up`` wrote to ``data_dir/webhook_secret``."""
+    webhook_require_v2: bool = False
+    """Refuse signed requests without a ``v2`` signature (bound to the method, path and
+    Idempotency-Key), once every sender signs ``v2``; by default ``v1`` alone is still accepted."""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_body: int = 64 * 1024
