@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -15,6 +15,7 @@ from activities.store.outbox import OUTCOME_UNKNOWN, EmailRefused, EmailUncertai
 from playbook_defs.schema import CUSTOMER, Recipient
 from playbook_defs.vocabulary import OwnerRole
 from workflows.contracts import (
+    OPERATIONS,
     ActivityName,
     CrmTaskRequest,
     EmailReceipt,
@@ -32,13 +33,24 @@ EMAIL_UNUSABLE = "EmailUnusable"
 
 
 class EmailActivities:
-    def __init__(self, crm: CrmAdapter, outbox: Outbox, renderer: EmailRenderer, delivery: SmtpDelivery | None) -> None:
+    def __init__(
+        self,
+        crm: CrmAdapter,
+        outbox: Outbox,
+        renderer: EmailRenderer,
+        delivery: SmtpDelivery | None,
+        ops_email: str | None = None,
+    ) -> None:
         self.crm = crm
         self.outbox = outbox
         self.renderer = renderer
         self.delivery = delivery
+        self.ops_email = ops_email
+        """Where notices that a save needs attention go (``SAVES_OPS_EMAIL``); None: kept in the outbox."""
 
-    async def _recipient(self, account_id: str, to: Recipient) -> Person | None:
+    async def _recipient(self, account_id: str, to: Recipient | Literal["operations"]) -> Person | None:
+        if to == OPERATIONS:
+            return Person(name="Operations", email=self.ops_email)
         if to == CUSTOMER:
             return await self.crm.get_primary_contact(account_id)
         return await self.crm.get_owner(account_id, OwnerRole(to))
@@ -54,11 +66,18 @@ class EmailActivities:
         }
 
     async def _send(
-        self, key: str, save: SaveRef, template: str, to: Recipient, extra: dict[str, Any], at: Any
+        self,
+        key: str,
+        save: SaveRef,
+        template: str,
+        to: Recipient | Literal["operations"],
+        extra: dict[str, Any],
+        at: Any,
+        resend: str | None = None,
     ) -> EmailReceipt:
         """Send once, turning every failure retrying cannot fix into a non-retryable error."""
         try:
-            receipt = await self._send_once(key, save, template, to, extra, at)
+            receipt = await self._send_once(key, save, template, to, extra, at, resend)
         except EmailUncertain as exc:
             raise ApplicationError(
                 f"email {key}: {exc}; it may have been delivered, so it is not resent by itself "
@@ -84,7 +103,14 @@ class EmailActivities:
         return receipt
 
     async def _send_once(
-        self, key: str, save: SaveRef, template: str, to: Recipient, extra: dict[str, Any], at: Any
+        self,
+        key: str,
+        save: SaveRef,
+        template: str,
+        to: Recipient | Literal["operations"],
+        extra: dict[str, Any],
+        at: Any,
+        resend: str | None,
     ) -> EmailReceipt:
         recipient = await self._recipient(save.account_id, to)
         subject, body = self.renderer.render(template, await self._context(save, recipient, extra))
@@ -99,14 +125,17 @@ class EmailActivities:
             subject=subject,
             body=body,
         )
-        status = await self.outbox.send_once(email, at, self.delivery)
+        status = await self.outbox.send_once(email, at, self.delivery, resend)
         activity_log(save).info("email", key=key, template=template, to=str(to), status=status)
         return EmailReceipt(key=key, status=status, to_address=email.to_address, subject=subject)
 
     @activity.defn(name=ActivityName.SEND_EMAIL.value)
     async def send_email(self, request: EmailRequest) -> EmailReceipt:
-        """Send one email for a save step; a retry with the same key never sends it twice."""
-        return await self._send(request.key, request.save, request.template, request.to, request.context, request.at)
+        """Send one email for a save step; a retry with the same key never sends it twice (an
+        operator's retry, ``resend``, sends a failed or uncertain one once more)."""
+        return await self._send(
+            request.key, request.save, request.template, request.to, request.context, request.at, request.resend
+        )
 
     @activity.defn(name=ActivityName.ESCALATE.value)
     async def escalate(self, request: EscalationRequest) -> EmailReceipt:
@@ -121,7 +150,9 @@ class EmailActivities:
             "due": request.due_at.strftime("%a %d %b %H:%M UTC"),
             "to_role": request.to.value,
         }
-        receipt = await self._send(request.key, request.save, "escalation", request.to, context, request.at)
+        receipt = await self._send(
+            request.key, request.save, "escalation", request.to, context, request.at, request.resend
+        )
         owner = await self.crm.get_owner(request.save.account_id, request.to)
         await self.crm.create_task(
             CrmTaskRequest(

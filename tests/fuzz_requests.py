@@ -91,9 +91,11 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "owner": {"owner_id": "u-aisha", "name": "Aisha Khan", "email": "aisha@ourco.example.com", "reason": "fit"},
     "outcome": {"kind": "partially_saved", "reason": "downgrade", "arr_retained": 1000.0, "criteria_met": []},
     "triage": {"zone": "red_zone", "strategy": "recover", "reason": "shared effort", "by": "Dana"},
+    "attention/{item}/retry": {"by": "Olga", "reason": "relay fixed"},
+    "attention/{item}/skip": {"by": "Olga", "reason": "told them by phone"},
 }
 EXTRA_FIELDS = {"commitments": {"due_at": "2099-01-01T00:00:00Z"}, "triggers": {}}
-ITEMS = ["c1", "discovery_call", "root_cause", "nope"]
+ITEMS = ["c1", "discovery_call", "root_cause", "a1", "nope"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def _route_template(path: str) -> str:
     parts = path.split("/")
     if len(parts) >= 3 and parts[1] == "saves":
         parts[2] = "{account}"
-        if len(parts) >= 5 and parts[3] in ("tasks", "commitments") and len(parts) == 6:
+        if len(parts) >= 5 and parts[3] in ("tasks", "commitments", "attention") and len(parts) == 6:
             parts[4] = "{item}"
     return "/".join(parts)
 

@@ -377,6 +377,8 @@ async def test_the_openapi_document_describes_every_endpoint(harness: Harness) -
         "/saves/{account_id}/owner",
         "/saves/{account_id}/outcome",
         "/saves/{account_id}/triage",
+        "/saves/{account_id}/attention/{item}/retry",
+        "/saves/{account_id}/attention/{item}/skip",
     } <= paths
     kinds = doc["components"]["schemas"]["TriggerKind"]["enum"]
     assert "champion_departure" in kinds and "manual" in kinds

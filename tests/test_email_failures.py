@@ -141,6 +141,37 @@ async def test_a_relay_that_hangs_up_after_data_leaves_the_email_uncertain(tmp_p
     assert len(relay.messages) == 1 and row.status == "uncertain"
 
 
+async def test_an_operators_retry_of_the_step_sends_the_email_once_more_once_per_retry(tmp_path: Path) -> None:
+    with smtp_server(HangsUpAfterData()) as relay:
+        services = await _services(_settings(tmp_path, relay.port))
+        try:
+            with pytest.raises(ApplicationError):
+                await _send(services, _request())  # uncertain
+            first = _request().model_copy(update={"resend": "a1/retry/1"})
+            for _ in range(2):  # the retry, and the same retry's attempt repeated by Temporal
+                with pytest.raises(ApplicationError) as raised:
+                    await _send(services, first)
+                assert raised.value.type == "EmailUncertain"
+            assert len(relay.messages) == 2  # the retry sent it once more, its repeat did not
+            with smtp_server(SmtpSink()) as good:
+                services.email_activities.delivery = SmtpDelivery(_smtp(tmp_path, good.port))
+                second = _request().model_copy(update={"resend": "a1/retry/2"})
+                receipts = [await _send(services, second), await _send(services, second)]
+                plain = await _send(services, _request())
+            (row,) = await services.outbox.emails("northwind")
+        finally:
+            await services.engine.dispose()
+    assert [r.status for r in receipts] == ["sent", "sent"] and plain.status == "sent"
+    assert len(good.messages) == 1
+    assert (row.status, row.attempts, row.resend_token) == ("sent", 3, "a1/retry/2")
+
+
+def _smtp(tmp_path: Path, port: int) -> SmtpSettings:
+    smtp = _settings(tmp_path, port).smtp
+    assert smtp is not None
+    return smtp
+
+
 def test_only_an_operator_resends_an_uncertain_email(tmp_path: Path) -> None:
     async def lose_an_answer(port: int) -> None:
         services = await _services(_settings(tmp_path, port))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -153,15 +153,22 @@ class HealthReading(_Contract):
     read_at: datetime | None = None
 
 
+OPERATIONS: Final = "operations"
+"""The recipient of the notices that a save needs attention: the address in ``SAVES_OPS_EMAIL``."""
+
+
 class EmailRequest(_Contract):
     """An email to send once: ``key`` is derived from the save and the step, never the run."""
 
     key: str
     save: SaveRef
     template: str
-    to: Recipient
+    to: Recipient | Literal["operations"]
     context: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+    resend: str | None = None
+    """An operator's retry: an email at ``key`` that failed or whose delivery is unknown is sent
+    once more, once for each distinct ``resend``."""
 
 
 class EmailReceipt(_Contract):
@@ -185,6 +192,8 @@ class EscalationRequest(_Contract):
     respond_within_hours: int = 24
     context: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+    resend: str | None = None
+    """An operator's retry: see :attr:`EmailRequest.resend`."""
 
 
 class AssignOwnerRequest(_Contract):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from playbook_defs.durations import clock_words
-from workflows.models import CommitmentStatus, SaveState, TaskSource, TaskStatus
+from workflows.models import AttentionStatus, CommitmentStatus, SaveState, TaskSource, TaskStatus
 from workflows.rules import open_deadlines, overdue, when
 from workflows.triage import triage_line
 from workflows.wording import role, rule_name
@@ -69,11 +69,20 @@ def current_details(state: SaveState, now: datetime) -> str:
         lines.append(f"**First contact:** none yet; {rule} broken since {when(fc.deadline)}")
     else:
         lines.append(f"**First contact:** due by {when(fc.deadline)}")
+    account = state.account.account_id
     for problem in state.needs_attention:
-        lines.append(
-            f"**Needs attention:** {problem.step}, since {when(problem.since)} ({problem.error}; "
-            "`saves show` has the error)"
-        )
+        last = problem.decisions[-1] if problem.decisions else None
+        if problem.status is AttentionStatus.OPEN:
+            tried = f"; a retry failed on {when(last.at)}" if last is not None else ""
+            lines.append(
+                f"**Needs attention:** {problem.id} · {problem.step}, since {when(problem.since)} ({problem.error}"
+                f"{tried}; `saves attention list {account}` has the error, then retry or skip it)"
+            )
+        elif problem.status is AttentionStatus.RETRYING:
+            lines.append(f"**Needs attention:** {problem.id} · {problem.step}: an operator's retry is running")
+        elif last is not None:
+            done = "retried and done" if problem.status is AttentionStatus.RESOLVED else "skipped"
+            lines.append(f"**Attention resolved:** {problem.id} · {problem.step}: {done} on {when(last.at)}")
     deadlines = open_deadlines(state)
     if deadlines:
         nxt = deadlines[0]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from playbook_defs.durations import Duration, Elapsed
 from playbook_defs.schema import EscalationLevel, PlaybookDef
@@ -266,16 +266,72 @@ class RecoveryState(_Model):
     completed: bool = False
 
 
+class AttentionAction(StrEnum):
+    """What an operator decided about a step that needs attention."""
+
+    RETRY = "retry"
+    """Run the step's side effect again (after fixing the data); an email is sent once more."""
+    SKIP = "skip"
+    """Leave the step undone, with a reason."""
+
+
+class AttentionDecision(_Model):
+    """One operator decision on a step that needs attention, and what came of it."""
+
+    action: AttentionAction
+    by: str
+    at: datetime
+    reason: str = ""
+    result: str
+    """``done``, ``skipped``, or why the retry failed again."""
+    succeeded: bool = False
+
+
+class AttentionStatus(StrEnum):
+    OPEN = "open"
+    RETRYING = "retrying"
+    RESOLVED = "resolved"
+    """An operator's retry succeeded."""
+    SKIPPED = "skipped"
+
+
 class NeedsAttention(_Model):
     """A step that can never succeed as it is (bad data, an email whose delivery is unknown): the
-    save records it and goes on with everything else; an operator fixes the data or resends."""
+    save records it and goes on with everything else; an operator retries it after fixing the data
+    (``saves attention retry``) or skips it with a reason (``saves attention skip``)."""
 
+    id: str = ""
+    """``a1``, ``a2``... in the order the save recorded them; empty only while an older state is read
+    (:class:`SaveState` numbers those)."""
     step: str
     """What the save was doing, in the timeline's words."""
     error: str
     """The failure's type, e.g. ``EmailUncertain`` or ``CrmRejected``."""
     message: str
     since: datetime
+    activity: str | None = None
+    """The side effect an operator's retry runs again; None for items recorded before retries existed."""
+    request: Any = None
+    """Its request as sent, in JSON."""
+    timeout_seconds: float = 30.0
+    decisions: list[AttentionDecision] = Field(default_factory=list)
+    retrying: bool = False
+    """An operator's retry is running now."""
+    notified: bool = False
+    """Operations were told (``SAVES_OPS_EMAIL``)."""
+
+    @property
+    def status(self) -> AttentionStatus:
+        if self.retrying:
+            return AttentionStatus.RETRYING
+        last = self.decisions[-1] if self.decisions else None
+        if last is None or (last.action is AttentionAction.RETRY and not last.succeeded):
+            return AttentionStatus.OPEN
+        return AttentionStatus.RESOLVED if last.action is AttentionAction.RETRY else AttentionStatus.SKIPPED
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is AttentionStatus.OPEN
 
 
 class OwnerChange(_Model):
@@ -353,9 +409,21 @@ class SaveState(_Model):
     """Red or dead zone, rescue / recover / farewell, and why; None for saves opened before triage."""
     owner_changes: list[OwnerChange] = Field(default_factory=list)
     needs_attention: list[NeedsAttention] = Field(default_factory=list)
-    """Steps that failed for good; shown in the current details and ``saves show``."""
+    """Steps that failed for good, each with the operators' decisions; shown in the current details,
+    ``saves show`` and ``saves attention list``."""
     crm_events: list[CrmEventRecord] = Field(default_factory=list)
     """Inbound CRM events this save heard (task done in the CRM, call logged, ...), each key once."""
+
+    @model_validator(mode="after")
+    def _number_attention(self) -> SaveState:
+        """Items recorded before they had ids get theirs from their place in the list."""
+        for number, item in enumerate(self.needs_attention, start=1):
+            if not item.id:
+                item.id = f"a{number}"
+        return self
+
+    def attention(self, item_id: str) -> NeedsAttention | None:
+        return next((i for i in self.needs_attention if i.id == item_id), None)
 
     def escalations_for(self, item: str) -> list[EscalationRecord]:
         return [e for e in self.escalations if e.item == item]
@@ -420,6 +488,22 @@ class ReassignOwner(_Model):
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)] | None = None
     reason: str = Field(default="", max_length=2000)
     by: Name | None = None
+
+
+class ResolveAttention(_Model):
+    """An operator's decision on a step that needs attention: retry it (after fixing the data) or
+    skip it with a reason."""
+
+    item: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    action: AttentionAction
+    by: Name
+    reason: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _skip_says_why(self) -> ResolveAttention:
+        if self.action is AttentionAction.SKIP and not self.reason.strip():
+            raise ValueError("say why the step is skipped (a reason)")
+        return self
 
 
 class SaveResult(_Model):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from playbook_defs.vocabulary import OutcomeKind
 from workflows.contracts import ActivityName, InboundKind, crm_name
-from workflows.models import CommitmentStatus, CrmDecision, SaveState, TaskSource, TaskStatus
+from workflows.models import AttentionAction, CommitmentStatus, CrmDecision, SaveState, TaskSource, TaskStatus
 
 FORTY_EIGHT_HOURS = timedelta(hours=48)
 SEVEN_DAYS = timedelta(days=7)
@@ -56,7 +56,7 @@ class TimelineEntry(BaseModel):
     kind: str
     """trigger, triage, task_opened, task_done, task_overdue, escalation, email, commitment_made,
     commitment_kept, commitment_broken, root_cause, help, outcome, recovery_check, health, relapse,
-    phase, closed."""
+    phase, closed, crm, attention."""
     text: str
     late: bool = False
 
@@ -305,6 +305,14 @@ def timeline(state: SaveState, emails: list[EmailEvent], now: datetime) -> list[
                 by = f" in {crm_name(done_in_crm[task.id])}{by}"
             kind = "recovery_check" if task.source is TaskSource.RECOVERY_CHECK else "task_done"
             add(task.done_at, kind, f"Done{by}: {label}{' (late)' if task.overdue else ''}", late=task.overdue)
+    for problem in state.needs_attention:
+        add(problem.since, "attention", f"Needs attention ({problem.id}): {problem.step} ({problem.error})", late=True)
+        for d in problem.decisions:
+            if d.action is AttentionAction.SKIP:
+                add(d.at, "attention", f"Skipped by {d.by} ({problem.id}): {problem.step}; {d.reason}")
+            else:
+                why = f" ({d.reason})" if d.reason else ""
+                add(d.at, "attention", f"Retried by {d.by}{why} ({problem.id}): {problem.step}; {d.result}")
     for e in state.escalations:
         add(e.at, "escalation", f"Escalated to {_words(e.to.value)} (level {e.level}): {e.title}", late=True)
     for mail in emails:

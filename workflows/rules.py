@@ -15,6 +15,7 @@ from workflows import search_attributes as sa
 from workflows import triage
 from workflows.contracts import AccountSnapshot
 from workflows.models import (
+    AttentionStatus,
     AutomatedStep,
     CommitmentStatus,
     FirstContact,
@@ -127,8 +128,9 @@ def search_values(state: SaveState, now: datetime) -> sa.SearchValues:
 
 
 def needs_attention(state: SaveState) -> bool:
-    """Whether a step that failed for good still waits for an operator."""
-    return bool(state.needs_attention)
+    """Whether a step that failed for good still waits for an operator (neither retried with
+    success nor skipped)."""
+    return any(item.status in (AttentionStatus.OPEN, AttentionStatus.RETRYING) for item in state.needs_attention)
 
 
 def when(moment: datetime | None) -> str:

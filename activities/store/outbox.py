@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -71,8 +71,12 @@ class Outbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions: async_sessionmaker[Any] = sessions(engine)
 
-    async def send_once(self, email: Outgoing, at: datetime, deliver: Deliver | None) -> str:
+    async def send_once(self, email: Outgoing, at: datetime, deliver: Deliver | None, resend: str | None = None) -> str:
         """Record ``email`` and deliver it unless its key was already delivered; returns the status.
+
+        ``resend`` is an operator's retry of a save's step: a row that is ``failed``, ``uncertain``
+        or ``sending`` goes back to ``pending`` and is sent again, once per distinct ``resend``
+        (an attempt of the same retry repeated by Temporal finds the token taken and sends nothing more).
 
         Statuses: ``sent`` (delivered by SMTP), ``recorded`` (no SMTP configured, kept here),
         ``undeliverable`` (no address for the recipient), ``uncertain`` or ``sending`` (an
@@ -104,6 +108,17 @@ class Outbox:
                     await session.commit()
                 except IntegrityError:
                     await session.rollback()
+            elif resend is not None:
+                await session.execute(
+                    update(OutboxEmail)
+                    .where(
+                        OutboxEmail.key == email.key,
+                        OutboxEmail.status.in_(RESENDABLE),
+                        or_(OutboxEmail.resend_token.is_(None), OutboxEmail.resend_token != resend),
+                    )
+                    .values(status="pending", resend_token=resend)
+                )
+                await session.commit()
             if email.to_address is None:
                 return await self._finish(session, email.key, "pending", "undeliverable", None)
             if deliver is None:

@@ -228,6 +228,8 @@ class OutboxEmail(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    resend_token: Mapped[str | None] = mapped_column(String(200))
+    """The last operator retry that put this email back to ``pending`` (each one does so once)."""
 
 
 class ApiRequest(Base):

@@ -26,12 +26,15 @@ from worker.api import hubspot_webhook
 from worker.api.codec import CodecAccess, CodecEndpoints
 from worker.api.gate import Idempotent, SignedRequests
 from worker.api.models import (
+    AttentionAnswer,
     CompleteTaskBody,
     ErrorBody,
     FieldProblem,
     FulfilBody,
+    RetryAttentionBody,
     SaveSummary,
     SaveView,
+    SkipAttentionBody,
     TriggerAccepted,
     TriggerReport,
 )
@@ -51,6 +54,7 @@ from workflows import search_attributes as sa
 from workflows.ids import account_of, save_workflow_id
 from workflows.models import (
     AddCommitment,
+    AttentionAction,
     Commitment,
     CompleteTask,
     FlagHelp,
@@ -61,6 +65,7 @@ from workflows.models import (
     ReassignOwner,
     RecordOutcome,
     RecordRootCause,
+    ResolveAttention,
     RootCause,
     Task,
     Trigger,
@@ -74,7 +79,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in {
         400: "Malformed JSON",
         401: "Missing, wrong or stale signature",
-        404: "Unknown account, no save, or no such task or commitment on the save",
+        404: "Unknown account, no save, or no such task, commitment or item needing attention on the save",
         409: "The save refused the action (the message says why)",
         413: "Body too large",
         422: "Invalid request; `fields` names each field",
@@ -321,6 +326,25 @@ def _routes(app: FastAPI) -> None:
         """Record how the save ended. Saved starts the 90-day recovery; lost starts the exit."""
         result: Outcome = await saves.update(account_id, SaveWorkflow.record_outcome, body)
         return result
+
+    @app.post("/saves/{account_id}/attention/{item}/retry", response_model=AttentionAnswer, tags=["actions"])
+    async def retry_attention(
+        account_id: AccountPath, item: ItemId, body: RetryAttentionBody, saves: Saves
+    ) -> AttentionAnswer:
+        """Run a step that needs attention again, after fixing its cause (an email is sent once more).
+        The answer says whether it worked: ``resolved``, or ``open`` with the failure in the last decision."""
+        request = ResolveAttention(item=item, action=AttentionAction.RETRY, **body.model_dump())
+        found = await saves.resolve_attention(account_id, request)
+        return AttentionAnswer(account_id=account_id, status=found.status, item=found)
+
+    @app.post("/saves/{account_id}/attention/{item}/skip", response_model=AttentionAnswer, tags=["actions"])
+    async def skip_attention(
+        account_id: AccountPath, item: ItemId, body: SkipAttentionBody, saves: Saves
+    ) -> AttentionAnswer:
+        """Leave a step that needs attention undone, with a reason; the save goes on without it."""
+        request = ResolveAttention(item=item, action=AttentionAction.SKIP, **body.model_dump())
+        found = await saves.resolve_attention(account_id, request)
+        return AttentionAnswer(account_id=account_id, status=found.status, item=found)
 
     @app.post("/saves/{account_id}/triage", response_model=TriageDecision, tags=["actions"])
     async def override_triage(account_id: AccountPath, body: OverrideTriage, saves: Saves) -> TriageDecision:

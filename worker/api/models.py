@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from playbook_defs.values import Moment, SafeModel
 from playbook_defs.vocabulary import CancellationReason, TriggerKind
-from workflows.models import AccountId, Name, SaveState, SignalValue, TriggerRecord
+from workflows.models import (
+    AccountId,
+    AttentionStatus,
+    Name,
+    NeedsAttention,
+    SaveState,
+    ShortText,
+    SignalValue,
+    TriggerRecord,
+)
 
 EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
@@ -101,6 +110,25 @@ class CompleteTaskBody(_Body):
 class FulfilBody(_Body):
     by: Name | None = None
     note: str = Field(default="", max_length=2000)
+
+
+class RetryAttentionBody(_Body):
+    by: Name = Field(description="Who decides (recorded on the save).")
+    reason: str = Field(default="", max_length=2000, description="What was fixed.")
+
+
+class SkipAttentionBody(_Body):
+    by: Name = Field(description="Who decides (recorded on the save).")
+    reason: ShortText = Field(description="Why the step is left undone.")
+
+
+class AttentionAnswer(BaseModel):
+    """A step that needed attention after an operator's decision: ``resolved`` when the retry worked,
+    ``open`` when it failed again (the last decision says why), ``skipped``."""
+
+    account_id: str
+    status: AttentionStatus
+    item: NeedsAttention
 
 
 class FieldProblem(BaseModel):

@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "crm": ("crm", "The CRM store: import accounts, set health, look at tasks and emails."),
     "task": ("tasks", "Tasks of a save."),
     "commitment": ("commitments", "Promises made to the customer."),
+    "attention": (
+        "attention",
+        "Steps of a save that failed for good: list them, retry one after fixing the data, or skip it.",
+    ),
     "playbooks": ("playbooks", "The playbook definitions."),
     "db": ("db", "The SQL store's schema: migrate it, see where it stands."),
     "keys": ("keys", "Payload encryption keys: make one, see which are in use."),

@@ -89,7 +89,11 @@ async def build_services(settings: Settings) -> Services:
     outbox = Outbox(engine)
     smtp = settings.smtp
     email = EmailActivities(
-        adapter, outbox, EmailRenderer(settings.playbook_dir / "templates"), SmtpDelivery(smtp) if smtp else None
+        adapter,
+        outbox,
+        EmailRenderer(settings.playbook_dir / "templates"),
+        SmtpDelivery(smtp) if smtp else None,
+        settings.ops_email,
     )
     archive = Archive(engine)
     return Services(

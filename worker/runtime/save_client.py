@@ -27,7 +27,15 @@ from activities.save_starter import (
     workflow_id,
 )
 from activities.store.sql_crm import SqlCrm
-from workflows.models import Commitment, CompleteTask, FulfilCommitment, SaveState, Task
+from workflows.models import (
+    Commitment,
+    CompleteTask,
+    FulfilCommitment,
+    NeedsAttention,
+    ResolveAttention,
+    SaveState,
+    Task,
+)
 from workflows.save import SaveWorkflow
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "SaveError",
     "TriggerResult",
     "UnknownAccount",
+    "UnknownAttention",
     "UnknownCommitment",
     "UnknownItem",
     "UnknownTask",
@@ -67,6 +76,10 @@ class UnknownCommitment(UnknownItem):
 def _hint(wrong: str, ids: list[str], what: str) -> str:
     close = get_close_matches(wrong, ids, n=3)
     return f"did you mean {' or '.join(close)}?" if close else f"its {what}: {', '.join(ids) or 'none'}"
+
+
+class UnknownAttention(UnknownItem):
+    """The save has no item needing attention (a step that failed for good) by that id."""
 
 
 class SaveClient(SaveStarter):
@@ -102,6 +115,22 @@ class SaveClient(SaveStarter):
             raise UnknownCommitment("commitment_id", message)
         commitment: Commitment = await self.update(account_id, SaveWorkflow.fulfil_commitment, request)
         return commitment
+
+    async def resolve_attention(self, account_id: str, request: ResolveAttention) -> NeedsAttention:
+        """An operator's retry or skip of a step that needs attention; an item the save does not
+        have is :class:`UnknownAttention`, with close matches."""
+        state = await self.state(account_id)
+        if state.attention(request.item) is None:
+            ids = [i.id for i in state.needs_attention]
+            close = get_close_matches(request.item, ids, n=3)
+            if close:
+                hint = f"did you mean {' or '.join(close)}?"
+            else:
+                hint = f"its items: {', '.join(ids)}" if ids else "no step of it needs attention"
+            message = f"{account_id}'s save has no item {request.item!r} needing attention; {hint}"
+            raise UnknownAttention("item", message)
+        item: NeedsAttention = await self.update(account_id, SaveWorkflow.resolve_attention, request)
+        return item
 
     async def update(self, account_id: str, update: Any, request: Any) -> Any:
         """Send a human action; a rejection raises :class:`SaveError` with the workflow's reason."""

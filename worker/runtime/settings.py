@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     """Seconds to wait for the SMTP relay at each step; an email whose end-of-data answer does not
     come in time is ``uncertain`` in the outbox and is resent only by an operator."""
     email_from: str = "Customer Success <saves@localhost>"
+    ops_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)
+    """Operations' address: told once for each step of a save that needs attention (a refused email,
+    data the CRM refuses). Unset: the notice is kept in the outbox, undelivered."""
 
     webhook_secret: SecretStr | None = None
     """HMAC secret(s) of signed API requests; comma-separated while rotating (the first one signs).

@@ -12,6 +12,7 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -20,6 +21,7 @@ from playbook_defs.schema import Recipient
 from playbook_defs.vocabulary import RiskColour
 from workflows import rules
 from workflows.contracts import (
+    OPERATIONS,
     ActivityName,
     CloseTasksRequest,
     CrmTaskRef,
@@ -49,6 +51,17 @@ RETRY = RetryPolicy(
 )
 """A CRM or mail server that is down delays a step, never drops it. Data that can never succeed
 raises a non-retryable error in the activity itself."""
+OPERATOR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=4,
+)
+"""An operator's retry: a server still down says so within a minute instead of keeping them waiting."""
+ATTENTION_PATCH = "operator-resolves-attention"
+"""Items keep what a retry needs, operations are told of each, operators retry or skip them
+(``workflows/save/attention.py``); runs started before this replay as they ran."""
+NOTICE_TEMPLATE = "needs_attention"
 
 
 class StepNeedsAttention(ApplicationError):
@@ -112,17 +125,77 @@ class Effects:
             failure = permanent_failure(exc)
             if failure is None or not attention:
                 raise
-            self.needs_attention(summary, failure.type or "ApplicationError", failure.message)
+            self.needs_attention(summary, failure.type or "ApplicationError", failure.message, activity, arg, timeout)
             raise StepNeedsAttention(summary) from exc
         finally:
             supervisor.inflight -= 1
 
-    def needs_attention(self, step: str, error: str, message: str) -> None:
-        """Record a step that failed for good, so the UI and ``saves show`` say so (never silent)."""
+    def needs_attention(
+        self, step: str, error: str, message: str, activity: ActivityName, arg: Any, timeout: timedelta
+    ) -> NeedsAttention:
+        """Record a step that failed for good, so the UI and ``saves show`` say so (never silent).
+
+        Items are ``a1``, ``a2``...; under :data:`ATTENTION_PATCH` the item keeps the activity and its
+        request (what an operator's retry runs again) and operations are told (:meth:`notify`)."""
         s = self._run.s
-        s.needs_attention.append(NeedsAttention(step=step, error=error, message=message, since=workflow.now()))
+        item = NeedsAttention(
+            id=f"a{len(s.needs_attention) + 1}", step=step, error=error, message=message, since=workflow.now()
+        )
+        s.needs_attention.append(item)
+        if workflow.patched(ATTENTION_PATCH):
+            item.activity = activity.value
+            item.request = arg.model_dump(mode="json") if isinstance(arg, BaseModel) else arg
+            item.timeout_seconds = timeout.total_seconds()
+            self._run.supervisor.spawn(self.notify(item))
         self._run.publish()
-        workflow.logger.warning("step needs attention", extra=self._run.log_extra(step=step, error=error))
+        workflow.logger.warning("step needs attention", extra=self._run.log_extra(step=step, error=error, item=item.id))
+        return item
+
+    async def notify(self, item: NeedsAttention) -> None:
+        """One email to operations (``SAVES_OPS_EMAIL``) per item, keyed by the item so it is never
+        sent twice; a failing notice is only logged (``attention=False``): it never needs attention itself."""
+        request = EmailRequest(
+            key=self.key(f"attention/{item.id}"),
+            save=self.ref,
+            template=NOTICE_TEMPLATE,
+            to=OPERATIONS,
+            context={"item": {"id": item.id, "step": item.step, "error": item.error, "message": item.message}},
+            at=workflow.now(),
+        )
+        try:
+            await self.call(
+                ActivityName.SEND_EMAIL,
+                request,
+                f"Tell operations: {item.id} needs attention",
+                EmailReceipt,
+                EMAIL_TIMEOUT,
+                attention=False,
+            )
+        except ActivityError as exc:
+            workflow.logger.warning(
+                "operations not told", extra=self._run.log_extra(item=item.id, error=str(exc.cause or exc))
+            )
+        item.notified = True
+
+    async def rerun(
+        self, activity: str, request: Any, summary: str, result_type: type[Any] | None, timeout: timedelta
+    ) -> Any:
+        """An operator's retry of a step that needed attention: the activity again, with a few
+        attempts only (the operator waits for the answer), counted so a phase ends only after it."""
+        supervisor = self._run.supervisor
+        supervisor.inflight += 1
+        try:
+            return await workflow.execute_activity(
+                activity,
+                request,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=OPERATOR_RETRY,
+                summary=summary,
+            )
+        finally:
+            supervisor.inflight -= 1
 
     async def create_task(self, request: CrmTaskRequest, summary: str) -> CrmTaskRef | None:
         """The CRM task, or None when the CRM refused it for good (recorded as needing attention);

@@ -29,11 +29,13 @@ with workflow.unsafe.imports_passed_through():
         FlagHelp,
         FulfilCommitment,
         HelpRequest,
+        NeedsAttention,
         Outcome,
         OwnerChange,
         ReassignOwner,
         RecordOutcome,
         RecordRootCause,
+        ResolveAttention,
         RootCause,
         SaveInput,
         SaveResult,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.save import (
         archive,
+        attention,
         cadence,
         commitments,
         crm_sync,
@@ -222,6 +225,7 @@ class SaveWorkflow:
         assert s.exit_started_at is not None
         exit_task = await exit_path.open_exit_interview(run)
         run.supervisor.spawn(steps.run_task(run, exit_task, opens_at=s.exit_started_at))
+        attention.resume_notices(run)
         run.supervisor.accepting = True
         finished = await run.supervisor.wait(
             lambda: not exit_task.is_active or self._rollover_due(),
@@ -249,6 +253,7 @@ class SaveWorkflow:
         for change in s.owner_changes:
             if not change.synced:
                 spawn(owners.sync_owner(run, change))
+        attention.resume_notices(run)
 
     async def _continue(self, inp: SaveInput) -> NoReturn:
         self._run.publish()
@@ -420,3 +425,15 @@ class SaveWorkflow:
     @reassign_owner.validator
     def _check_reassign_owner(self, request: ReassignOwner) -> None:
         _refuse(owners.refuse_reassign(self.s, request))
+
+    @workflow.update(
+        description="An operator's decision on a step that needs attention (a1, a2...): retry it after "
+        "fixing the data (an email is sent once more), or skip it with a reason. Who, when, why and "
+        "what came of it are recorded on the item."
+    )
+    async def resolve_attention(self, request: ResolveAttention) -> NeedsAttention:
+        return await attention.resolve(self._run, request)
+
+    @resolve_attention.validator
+    def _check_resolve_attention(self, request: ResolveAttention) -> None:
+        _refuse(attention.refuse_resolve(self.s, request))
