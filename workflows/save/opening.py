@@ -31,7 +31,7 @@ from workflows.contracts import (
 )
 from workflows.models import SaveState, Task, TaskStatus, Trigger
 from workflows.save import steps
-from workflows.save.effects import RETRY, StepNeedsAttention
+from workflows.save.effects import ACTIVITY_TIMEOUT, RETRY, StepNeedsAttention
 
 if TYPE_CHECKING:
     from workflows.save.context import SaveRun
@@ -135,6 +135,14 @@ async def open_first_tasks(run: SaveRun) -> None:
         if created is None or created.task_id is None:
             message = created.refused if created and created.refused else "the CRM did not create it"
             error = created.error_type if created and created.error_type else "CrmRejected"
-            effects.needs_attention(f"CRM task for {wording.role(task.owner)}: {task.title}", error, message)
+            # an operator's retry creates this one task on its own, as tasks opened later are
+            effects.needs_attention(
+                f"CRM task for {wording.role(task.owner)}: {task.title}",
+                error,
+                message,
+                ActivityName.CREATE_CRM_TASK,
+                request,
+                ACTIVITY_TIMEOUT,
+            )
             continue
         task.crm_task_id = created.task_id
