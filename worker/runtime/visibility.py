@@ -70,14 +70,17 @@ async def ensure_search_attributes(client: Client) -> AttributeCheck:
     save step that upserts one.
 
     Where the attributes cannot be listed (an identity without that right) nothing is checked and
-    ``unchecked`` says why. The time-skipping test server has no operator service and accepts any
-    attribute: nothing to check there."""
+    ``unchecked`` says why. The time-skipping test server cannot list attributes but does refuse
+    an undefined one: there every attribute is added (adding is idempotent) and nothing is checked."""
     try:
         known = await _existing(client)
     except RPCError as exc:
         return AttributeCheck([], unchecked=_rpc(exc))
     if known is None:
-        return AttributeCheck([])
+        try:
+            return AttributeCheck(await register_search_attributes(client))
+        except RPCError as exc:
+            return AttributeCheck([], unchecked=_rpc(exc))
     missing = [key for key in ALL_KEYS if key.name not in known]
     if not missing:
         return AttributeCheck([])
