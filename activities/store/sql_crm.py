@@ -122,21 +122,7 @@ class SqlCrm:
             if existing is not None:
                 return existing
             await self._known(session, request.save.account_id)
-            session.add(
-                CrmTask(
-                    key=request.key,
-                    account_id=request.save.account_id,
-                    save_id=request.save.save_id,
-                    owner_role=request.owner.value,
-                    owner_id=owner.person_id if owner else None,
-                    owner_name=owner.name if owner else None,
-                    title=request.title,
-                    body=request.body,
-                    due_at=request.due_at,
-                    status="open",
-                    created_at=request.at,
-                )
-            )
+            session.add(_new_task(request, owner.person_id if owner else None, owner.name if owner else None))
             try:
                 await session.commit()
             except IntegrityError:  # a concurrent attempt created it first
@@ -170,21 +156,7 @@ class SqlCrm:
                     owners.setdefault(row.role, row)
                 for request in missing:
                     owner = owners.get(request.owner.value)
-                    session.add(
-                        CrmTask(
-                            key=request.key,
-                            account_id=account_id,
-                            save_id=request.save.save_id,
-                            owner_role=request.owner.value,
-                            owner_id=owner.owner_id if owner else None,
-                            owner_name=owner.name if owner else None,
-                            title=request.title,
-                            body=request.body,
-                            due_at=request.due_at,
-                            status="open",
-                            created_at=request.at,
-                        )
-                    )
+                    session.add(_new_task(request, owner.owner_id if owner else None, owner.name if owner else None))
                 try:
                     await session.commit()
                 except IntegrityError:  # a concurrent attempt created some first: make the rest one by one
@@ -371,3 +343,20 @@ class SqlCrm:
     async def account_ids(self) -> list[str]:
         async with self._sessions() as session:
             return list((await session.execute(select(Account.id).order_by(Account.id))).scalars())
+
+
+def _new_task(request: CrmTaskRequest, owner_id: str | None, owner_name: str | None) -> CrmTask:
+    """The row of an open task, made for ``request`` and given to its owner."""
+    return CrmTask(
+        key=request.key,
+        account_id=request.save.account_id,
+        save_id=request.save.save_id,
+        owner_role=request.owner.value,
+        owner_id=owner_id,
+        owner_name=owner_name,
+        title=request.title,
+        body=request.body,
+        due_at=request.due_at,
+        status="open",
+        created_at=request.at,
+    )

@@ -21,7 +21,6 @@ from workflows.contracts import (
     ActivityName,
     CrmTaskBatch,
     CrmTaskBatchResult,
-    CrmTaskRequest,
     NoteRequest,
     OpenInCrmRequest,
     OpeningRequest,
@@ -103,21 +102,9 @@ async def open_first_tasks(run: SaveRun) -> None:
     if not tasks:
         return
     now = workflow.now()
-    requests = []
     for task in tasks:
         steps.open_task(s, task, s.opened_at)
-        assert task.due_at is not None
-        requests.append(
-            CrmTaskRequest(
-                key=effects.key(f"task/{task.id}"),
-                save=effects.ref,
-                owner=task.owner,
-                title=task.title,
-                body=task.guidance,
-                due_at=task.due_at,
-                at=now,
-            )
-        )
+    requests = [steps.task_request(run, task, now) for task in tasks]
     run.publish()
     owners = ", ".join(sorted({wording.role(t.owner) for t in tasks}))
     try:

@@ -52,6 +52,20 @@ def open_task(s: SaveState, task: Task, opens_at: datetime) -> None:
     task.status = TaskStatus.OPEN
 
 
+def task_request(run: SaveRun, task: Task, now: datetime) -> CrmTaskRequest:
+    """The CRM task for an opened ``task``, keyed by the save and the task (never twice)."""
+    assert task.due_at is not None
+    return CrmTaskRequest(
+        key=run.effects.key(f"task/{task.id}"),
+        save=run.effects.ref,
+        owner=task.owner,
+        title=task.title,
+        body=task.guidance,
+        due_at=task.due_at,
+        at=now,
+    )
+
+
 def mark_overdue(s: SaveState, task: Task) -> None:
     task.overdue = True
     first_contact.record_missed(s, task)
@@ -91,16 +105,7 @@ async def run_task(run: SaveRun, task: Task, opens_at: datetime | None = None) -
         now = workflow.now()
         open_task(run.s, task, opens_at or now)
         run.publish()
-        assert task.due_at is not None
-        request = CrmTaskRequest(
-            key=effects.key(f"task/{task.id}"),
-            save=effects.ref,
-            owner=task.owner,
-            title=task.title,
-            body=task.guidance,
-            due_at=task.due_at,
-            at=now,
-        )
+        request = task_request(run, task, now)
         shown = label(run.s, f"task/{task.id}", task.title)  # help and approval titles carry typed text
         ref = await effects.create_task(request, f"CRM task for {wording.role(task.owner)}: {shown}")
         task.crm_task_id = ref.task_id if ref is not None else None
