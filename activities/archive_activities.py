@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from activities.logs import activity_log
-from activities.save_history import fetch_save_runs, history_document, postmortem_of
+from activities.save_history import fetch_save_runs, postmortem_of
 from activities.store.archive import Archive
 from workflows.postmortem import ARCHIVE_ACTIVITY, ArchiveRequest
 
@@ -28,7 +28,7 @@ class ArchiveActivities:
         runs = await fetch_save_runs(activity.client(), info.workflow_id or "", info.workflow_run_id)
         now = datetime.now(UTC)
         record = postmortem_of(runs, now, final=request)
-        size = await self.archive.put(record, history_document([r.history for r in runs if r.history is not None]), now)
+        size = await self.archive.put(record, [r.history for r in runs if r.history is not None], now)
         activity_log().info(
             "save archived",
             save_id=record.save_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
@@ -202,11 +202,3 @@ def postmortem_of(
         status=status,
         partial=partial,
     )
-
-
-def history_document(histories: Sequence[WorkflowHistory]) -> dict[str, Any]:
-    """The runs' histories as one JSON-ready document (what the archive compresses)."""
-    return {
-        "workflow_id": histories[0].workflow_id if histories else None,
-        "runs": [h.to_json_dict() for h in histories],
-    }

@@ -1,0 +1,48 @@
+"""The archive keeps a save's history in Temporal's protobuf encoding and reads rows from before
+that (JSON) the same way: a post-mortem or a replay from the archive does not care which."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+
+from activities.store.archive import (
+    PROTOBUF_HISTORY,
+    compress_history,
+    decompress_history,
+    pack_histories,
+    unpack_histories,
+)
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+def _runs() -> list[WorkflowHistory]:
+    return [
+        WorkflowHistory.from_json("save-northwind", json.loads((HISTORIES / name).read_text()))
+        for name in ("budget-saved-1-save.json", "budget-saved-2-recovery.json")
+    ]
+
+
+def test_a_history_archived_as_protobuf_reads_back_event_for_event() -> None:
+    runs = _runs()
+    blob = pack_histories(runs)
+    assert blob.startswith(PROTOBUF_HISTORY)
+    back = unpack_histories(blob)
+    assert [h.workflow_id for h in back] == ["save-northwind", "save-northwind"]
+    assert [list(h.events) for h in back] == [list(h.events) for h in runs]
+    document = decompress_history(blob)
+    assert document == {"workflow_id": "save-northwind", "runs": [h.to_json_dict() for h in runs]}
+    assert len(blob) < len(compress_history(document))
+
+
+def test_a_history_archived_as_json_by_an_earlier_release_still_reads() -> None:
+    runs = _runs()
+    document = {"workflow_id": "save-northwind", "runs": [h.to_json_dict() for h in runs]}
+    assert decompress_history(compress_history(document)) == document
+
+
+def test_a_save_without_history_archives_and_reads_as_empty() -> None:
+    assert decompress_history(pack_histories([])) == {"workflow_id": None, "runs": []}
