@@ -97,14 +97,20 @@ def saves_command() -> list[str]:
 class Procs:
     """Child processes, stopped in reverse order at the end whatever happens."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, profile: Path | None = None) -> None:
         self.logs = logs
+        self.profile = profile
         self.children: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.children.append(proc)
+        if self.profile is not None:  # py-spy samples the child until it exits (raw collapsed stacks)
+            self.profile.mkdir(parents=True, exist_ok=True)
+            out = self.profile / f"{name}.txt"
+            spy = ["py-spy", "record", "--gil", "--pid", str(proc.pid), "-r", "100", "--format", "raw", "-o", str(out)]
+            subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return proc
 
     def stop_all(self) -> None:
@@ -187,7 +193,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
         self.args = args
         self.tmp = tmp
-        self.procs = Procs(tmp)
+        self.procs = Procs(tmp, Path(args.profile) if args.profile else None)
         self.results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(), "load_start": loadavg()}
         self.accounts: list[str] = []
         self.next_account = 0
@@ -250,6 +256,16 @@ class Bench:
             )
             driver = LifecycleDriver(env, engine, saves_q)
             await driver.ready()
+            # A worker's first save pays once for what every later save reuses (imports on first use,
+            # SQL statement and template compilation, the parsed playbooks): one pair warms both
+            # workers up and is reported, not counted.
+            c0, b0 = cpu_seconds(worker.pid), cpu_seconds(bare.pid)
+            warm = await driver.full_save("northwind")
+            await driver.bare(bare_q, warm, "bare-life-warm-up")
+            self.say(
+                f"lifecycle warm-up pair (not counted): saves worker {cpu_seconds(worker.pid) - c0:.2f} s CPU, "
+                f"bare {cpu_seconds(bare.pid) - b0:.2f} s"
+            )
             ratios, pairs = [], []
             for n in range(self.args.pairs):
                 c0 = cpu_seconds(worker.pid)
@@ -728,6 +744,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--worker-env", nargs="*", default=[], help="extra NAME=VALUE for saves worker")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--profile", help="sample each child process with py-spy into this directory (threads holding the GIL; slows them)")
     parser.add_argument("--keep-logs", help="copy the processes' logs to this directory")
     args = parser.parse_args()
     if args.full_hold:
