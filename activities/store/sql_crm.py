@@ -122,9 +122,11 @@ class SqlCrm:
             if existing is not None:
                 return existing
             await self._known(session, request.save.account_id)
-            session.add(_new_task(request, owner.person_id if owner else None, owner.name if owner else None))
+            row = _new_task(request, owner.person_id if owner else None, owner.name if owner else None)
+            session.add(row)
             try:
                 await session.commit()
+                return f"T-{row.id}"
             except IntegrityError:  # a concurrent attempt created it first
                 await session.rollback()
             task_id = await self._task_id(session, request.key)
