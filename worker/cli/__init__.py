@@ -10,9 +10,12 @@ help; ``tests/test_cli_fast.py`` checks it against the modules.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 import typer.main
@@ -116,19 +119,40 @@ class _Saves(typer.Typer):
         except typer.BadParameter as exc:
             exc.message = exc.message.replace("Value error, ", "")
             exc.show()
-            sys.exit(exc.exit_code)
+            exit_process(exc.exit_code)
         except typer.exceptions.TyperException as exc:  # other usage errors, in click's own words
             show = getattr(exc, "show", None)
             if show is None:
                 raise
             show()
-            sys.exit(int(getattr(exc, "exit_code", 2)))
+            exit_process(int(getattr(exc, "exit_code", 2)))
         except typer.Abort:
             from worker.cli.common import err
 
             err.print("Aborted.")
-            sys.exit(1)
-        sys.exit(result if isinstance(result, int) else 0)
+            exit_process(1)
+        exit_process(result if isinstance(result, int) else 0)
+
+
+TEMPORAL_CORE_MODULE = "temporalio.bridge.temporal_sdk_bridge"
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a ``saves`` command with ``code``.
+
+    Once Temporal's core runtime is loaded its native threads hold Python thread states that the
+    interpreter's own shutdown can trip over: now and then a command that had finished its work died
+    at exit with "Fatal Python error: PyGILState_Release" and a non-zero code. So after the exit
+    handlers ran (logs flushed, listeners stopped) such a process ends without finalizing Python.
+    A command that never loaded Temporal exits normally.
+    """
+    if TEMPORAL_CORE_MODULE not in sys.modules:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said
+            stream.flush()
+    os._exit(code)
 
 
 app = _Saves(
