@@ -744,7 +744,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--worker-env", nargs="*", default=[], help="extra NAME=VALUE for saves worker")
     parser.add_argument("--json", help="write every figure to this file")
-    parser.add_argument("--profile", help="sample each child process with py-spy into this directory (threads holding the GIL; slows them)")
+    parser.add_argument(
+        "--profile", help="sample each child with py-spy (threads holding the GIL) into this directory; slows them"
+    )
     parser.add_argument("--keep-logs", help="copy the processes' logs to this directory")
     args = parser.parse_args()
     if args.full_hold:
