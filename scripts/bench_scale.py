@@ -324,6 +324,7 @@ class Bench:
         async def up() -> bool:
             try:
                 self.client = await Client.connect(self.address, data_converter=pydantic_data_converter)
+                self.saves_client = await Client.connect(self.address, data_converter=CONVERTER)  # reads saves
                 return True
             except RuntimeError:
                 return False
@@ -568,7 +569,7 @@ class Bench:
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            await self.client.get_workflow_handle(workflow_id).query("state")
+            await self.saves_client.get_workflow_handle(workflow_id).query("state")
             times.append(time.perf_counter() - t0)
         return times
 
