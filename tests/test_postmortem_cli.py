@@ -21,7 +21,7 @@ async def _fill(url: str) -> None:
     await create_schema(engine)
     archive = Archive(engine)
     for record in mix():
-        await archive.put(record, {"runs": []}, datetime.now(UTC))
+        await archive.put(record, [], datetime.now(UTC))
     await engine.dispose()
 
 

@@ -8,7 +8,7 @@ version of the post-mortem.
 A history is stored as Temporal's own protobuf encoding, zlib-compressed, behind a short header
 (:data:`PROTOBUF_HISTORY`); turning each event into JSON cost a save a few per cent of its worker's
 CPU for a form nobody reads until a post-mortem asks. Rows written before that hold zlib-compressed
-JSON; :func:`decompress_history` reads both and always answers the JSON-ready document.
+JSON; :func:`read_histories` reads both.
 """
 
 from __future__ import annotations
@@ -33,11 +33,6 @@ PROTOBUF_HISTORY = b"SAVEHIST-PB1\n"
 """Starts a history stored as protobuf. A zlib stream (the JSON rows) never starts with ``S``."""
 
 
-def compress_history(document: dict[str, Any]) -> bytes:
-    """A JSON-ready history document (``{"workflow_id", "runs": [History as JSON]}``), compressed."""
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), level=6)
-
-
 def pack_histories(histories: Sequence[WorkflowHistory]) -> bytes:
     """The runs' histories as stored: a header line, then zlib of the workflow id and each run's
     ``History`` protobuf, every part preceded by its length (4 bytes, big-endian)."""
@@ -59,27 +54,30 @@ def unpack_histories(blob: bytes) -> list[WorkflowHistory]:
     return [WorkflowHistory(workflow_id, list(History.FromString(part).events)) for part in parts[1:]]
 
 
-def decompress_history(blob: bytes) -> dict[str, Any]:
-    """The JSON-ready history document of a stored history, whichever form it was stored in."""
+def read_histories(blob: bytes) -> list[WorkflowHistory]:
+    """The runs' histories of a stored history, whichever form it was stored in."""
     if blob.startswith(PROTOBUF_HISTORY):
-        histories = unpack_histories(blob)
-        return {
-            "workflow_id": histories[0].workflow_id if histories else None,
-            "runs": [h.to_json_dict() for h in histories],
-        }
-    value: dict[str, Any] = json.loads(zlib.decompress(blob))
-    return value
+        return unpack_histories(blob)
+    document = json.loads(zlib.decompress(blob))  # a row from before the protobuf form
+    return [WorkflowHistory.from_json(document["workflow_id"], run) for run in document["runs"]]
+
+
+def history_document(histories: Sequence[WorkflowHistory]) -> dict[str, Any]:
+    """The runs' histories as one JSON-ready document (what ``history`` answers)."""
+    return {
+        "workflow_id": histories[0].workflow_id if histories else None,
+        "runs": [h.to_json_dict() for h in histories],
+    }
 
 
 class Archive:
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = sessions(engine)
 
-    async def put(self, record: PostMortem, history: Sequence[WorkflowHistory] | dict[str, Any], at: datetime) -> int:
-        """Store (or replace: a retried activity writes the same save again) one save; returns
-        the compressed size of its history. ``history``: the runs' histories, or a history document
-        already in JSON form (as :meth:`history` answers it)."""
-        blob = compress_history(history) if isinstance(history, dict) else pack_histories(history)
+    async def put(self, record: PostMortem, history: Sequence[WorkflowHistory], at: datetime) -> int:
+        """Store (or replace: a retried activity writes the same save again) one save with its runs'
+        histories; returns the compressed size of its history."""
+        blob = pack_histories(history)
         async with self.sessions() as session, session.begin():
             row = await session.get(ArchivedSave, record.save_id)
             if row is None:
@@ -134,6 +132,12 @@ class Archive:
         )
 
     async def history(self, save_id: str) -> dict[str, Any] | None:
+        """The stored runs' histories of one save as one JSON-ready document."""
+        runs = await self.histories(save_id)
+        return None if runs is None else history_document(runs)
+
+    async def histories(self, save_id: str) -> list[WorkflowHistory] | None:
+        """The stored runs' histories of one save, as they were fetched from Temporal."""
         async with self.sessions() as session:
             row = await session.get(ArchivedSave, save_id)
-        return None if row is None else decompress_history(row.history)
+        return None if row is None else read_histories(row.history)

@@ -203,9 +203,9 @@ def demo_history(
                     await create_schema(engine)
                     archive = Archive(engine)
                     for record in records:
-                        history = await sim.services.archive.history(record.save_id)
+                        histories = await sim.services.archive.histories(record.save_id)
                         await archive.put(
-                            record.model_copy(update={"source": "temporal"}), history or {}, datetime.now(UTC)
+                            record.model_copy(update={"source": "temporal"}), histories or [], datetime.now(UTC)
                         )
                 finally:
                     await engine.dispose()
