@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from playbook_defs.vocabulary import OwnerRole
 from workflows.contracts import (
@@ -26,6 +26,13 @@ class Person:
     name: str
     email: str | None = None
     person_id: str | None = None
+
+
+@runtime_checkable
+class ListsAccounts(Protocol):
+    """A CRM that can list every account id cheaply (the SQL store), to suggest one for a typo."""
+
+    async def account_ids(self) -> list[str]: ...
 
 
 class CrmAdapter(Protocol):

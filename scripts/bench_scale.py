@@ -90,6 +90,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def saves_command() -> list[str]:
+    """The ``saves`` script pip installed beside this Python (as in a virtualenv), not a version manager's shim
+    that finds it (pyenv's adds a shell and its own lookup to every run)."""
+    beside = Path(sys.executable).with_name("saves")
+    if beside.exists():
+        return [str(beside)]
     found = shutil.which("saves")
     return [found] if found else [sys.executable, "-c", "from worker.cli import app; app()"]
 

@@ -92,5 +92,11 @@ async def test_a_csm_starts_a_save_and_works_it_from_the_command_line(
 
             shown = await asyncio.to_thread(saves, tmp_path, address, "show", "northwind")
             assert "Product issue save" in shown.stdout and "Northwind" in shown.stdout
+
+            typo = await asyncio.to_thread(saves, tmp_path, address, "show", "northwnd")
+            assert typo.returncode == 2 and "Traceback" not in typo.stderr
+            assert "there is no account 'northwnd' in the CRM; did you mean northwind?" in " ".join(typo.stderr.split())
+            no_save = await asyncio.to_thread(saves, tmp_path, address, "show", "bluepeak")
+            assert no_save.returncode == 2 and "bluepeak has no save" in no_save.stderr
     finally:
         await services.engine.dispose()

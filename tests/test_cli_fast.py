@@ -50,3 +50,16 @@ def test_a_commands_flags_read_as_flags_in_its_help() -> None:
     for flag in ("--needs-attention", "--sla-broken", "--overdue", "--closed", "--query", "--help"):
         assert flags[flag] == [] or not flags[flag][0].startswith("<"), (flag, shown.stdout)
     assert "<bool>" not in shown.stdout
+
+
+def test_reading_a_save_loads_neither_the_store_nor_the_importer_nor_the_mailer() -> None:
+    """``saves show`` and the human actions only talk to Temporal; the SQL store is opened (and imported) only to
+    tell a person that an account has no save."""
+    probe = (
+        "import sys, json\n"
+        "import worker.cli.saves, worker.cli.tasks, worker.cli.commitments\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'jinja2')"
+        " or m in ('activities.store.crm_import', 'activities.save_history', 'activities.mailer'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []

@@ -14,6 +14,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.crm import ListsAccounts
 from activities.save_starter import (
     NoRoute,
     NoSave,
@@ -26,7 +27,6 @@ from activities.save_starter import (
     new_trigger_id,
     workflow_id,
 )
-from activities.store.sql_crm import SqlCrm
 from workflows.models import (
     Commitment,
     CompleteTask,
@@ -143,7 +143,7 @@ class SaveClient(SaveStarter):
                 f"{account_id} has no save; one starts on a risk signal"
                 f" (saves trigger {account_id} --kind ...) or from the daily scan"
             )
-        known = await self.crm.account_ids() if isinstance(self.crm, SqlCrm) else []
+        known = await self.crm.account_ids() if isinstance(self.crm, ListsAccounts) else []
         close = get_close_matches(account_id, known, n=3)
         hint = f"; did you mean {' or '.join(close)}?" if close else "; `saves accounts` lists them"
         return UnknownAccount(f"there is no account {account_id!r} in the CRM{hint}")

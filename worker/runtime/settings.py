@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activities.mailer import SmtpSettings
 from playbook_defs.loader import PLAYBOOK_DIR
 from playbook_defs.vocabulary import OwnerRole
+
+if TYPE_CHECKING:  # the mailer (Jinja2, the outbox's SQL) is imported only by what sends email
+    from activities.mailer import SmtpSettings
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 """Where ``saves up`` runs Temporal by default, and where every command looks unless told otherwise."""
@@ -159,6 +161,8 @@ class Settings(BaseSettings):
     def smtp(self) -> SmtpSettings | None:
         if not self.smtp_host:
             return None
+        from activities.mailer import SmtpSettings
+
         return SmtpSettings(
             host=self.smtp_host,
             port=self.smtp_port,
