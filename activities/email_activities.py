@@ -55,9 +55,11 @@ class EmailActivities:
             return await self.crm.get_primary_contact(account_id)
         return await self.crm.get_owner(account_id, OwnerRole(to))
 
-    async def _context(self, save: SaveRef, recipient: Person | None, extra: dict[str, Any]) -> dict[str, Any]:
+    async def _context(
+        self, save: SaveRef, to: Recipient | Literal["operations"], recipient: Person | None, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         account = await self.crm.get_account(save.account_id)
-        csm = await self.crm.get_owner(save.account_id, OwnerRole.CSM)
+        csm = recipient if to == OwnerRole.CSM.value else await self.crm.get_owner(save.account_id, OwnerRole.CSM)
         return {
             "account": account.model_dump() if account else {"name": save.account_id},
             "recipient": {"name": recipient.name if recipient else "team"},
@@ -113,7 +115,7 @@ class EmailActivities:
         resend: str | None,
     ) -> EmailReceipt:
         recipient = await self._recipient(save.account_id, to)
-        subject, body = self.renderer.render(template, await self._context(save, recipient, extra))
+        subject, body = self.renderer.render(template, await self._context(save, to, recipient, extra))
         email = Outgoing(
             key=key,
             account_id=save.account_id,

@@ -107,6 +107,31 @@ async def test_racing_sends_of_one_email_deliver_it_once(engine: AsyncEngine) ->
     assert [e.status for e in await outbox.emails("northwind")] == ["sent"]
 
 
+async def test_an_email_kept_without_sending_is_written_once(engine: AsyncEngine) -> None:
+    """Without SMTP an email is recorded, and without an address it is undeliverable: retried or
+    racing attempts write one row and all answer its status."""
+    outbox = Outbox(engine)
+    email = Outgoing(
+        key="save-northwind/email/ack",
+        account_id="northwind",
+        save_id="save-northwind",
+        template="acknowledgment",
+        recipient="customer",
+        to_address="ana@northwind.example",
+        to_name="Ana",
+        subject="We hear you",
+        body="...",
+    )
+    assert await asyncio.gather(*[outbox.send_once(email, AT, None) for _ in range(4)]) == ["recorded"] * 4
+    nobody = Outgoing(**{**email.__dict__, "key": "save-northwind/email/sponsor", "to_address": None})
+    assert [await outbox.send_once(nobody, AT, None) for _ in range(2)] == ["undeliverable"] * 2
+    rows = await outbox.emails("northwind")
+    assert [(e.key, e.status, e.sent_at) for e in rows] == [
+        ("save-northwind/email/ack", "recorded", None),
+        ("save-northwind/email/sponsor", "undeliverable", None),
+    ]
+
+
 async def test_import_is_an_upsert(engine: AsyncEngine) -> None:
     crm = SqlCrm(engine)
     before = await crm.account_ids()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -69,6 +69,7 @@ class Outgoing:
 
 class Outbox:
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._sessions: async_sessionmaker[Any] = sessions(engine)
 
     async def send_once(self, email: Outgoing, at: datetime, deliver: Deliver | None, resend: str | None = None) -> str:
@@ -84,28 +85,17 @@ class Outbox:
         not resent), ``failed`` (the relay refused it for good). Raises :class:`EmailUncertain`
         or :class:`EmailRefused` when this attempt ends the email in one of the last two states.
         """
+        kept = "undeliverable" if email.to_address is None else "recorded" if deliver is None else None
+        if kept is not None and resend is None:
+            return await self._keep(email, at, kept)
         async with self._sessions() as session:
             row = (await session.execute(select(OutboxEmail).where(OutboxEmail.key == email.key))).scalar_one_or_none()
+            written = False
             if row is None:
-                session.add(
-                    OutboxEmail(
-                        key=email.key,
-                        account_id=email.account_id,
-                        save_id=email.save_id,
-                        template=email.template,
-                        recipient=email.recipient,
-                        to_address=email.to_address,
-                        to_name=email.to_name,
-                        subject=email.subject,
-                        body=email.body,
-                        status="pending",
-                        message_id=email.message_id,
-                        attempts=0,
-                        created_at=at,
-                    )
-                )
+                session.add(OutboxEmail(**_row(email, at, "pending")))
                 try:
                     await session.commit()
+                    written = True
                 except IntegrityError:
                     await session.rollback()
             elif resend is not None:
@@ -123,8 +113,9 @@ class Outbox:
                 return await self._finish(session, email.key, "pending", "undeliverable", None)
             if deliver is None:
                 return await self._finish(session, email.key, "pending", "recorded", None)
-            if await self._status(session, email.key) != "pending":
-                return await self._status(session, email.key)  # sent or claimed by an earlier attempt
+            status = "pending" if written else await self._status(session, email.key)
+            if status != "pending":
+                return status  # sent or claimed by an earlier attempt
             claimed = False
 
             async def claim() -> bool:
@@ -162,6 +153,19 @@ class Outbox:
             if not claimed:
                 return await self._status(session, email.key)
             return await self._finish(session, email.key, "sending", "sent", at)
+
+    async def _keep(self, email: Outgoing, at: datetime, status: str) -> str:
+        """An email that is not sent (``recorded``: no SMTP configured; ``undeliverable``: no address),
+        written with its final status in one statement. A key already written keeps its row; one an
+        earlier attempt left ``pending`` takes ``status``."""
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(OutboxEmail).values(_row(email, at, status)))
+            return status
+        except IntegrityError:  # written by an earlier attempt
+            pass
+        async with self._sessions() as session:
+            return await self._finish(session, email.key, "pending", status, None)
 
     @staticmethod
     async def _status(session: Any, key: str) -> str:
@@ -216,3 +220,22 @@ class Outbox:
             if account_id is not None:
                 query = query.where(OutboxEmail.account_id == account_id)
             return list((await session.execute(query)).scalars())
+
+
+def _row(email: Outgoing, at: datetime, status: str) -> dict[str, Any]:
+    """The outbox row of ``email``, first written at ``at`` in ``status``."""
+    return {
+        "key": email.key,
+        "account_id": email.account_id,
+        "save_id": email.save_id,
+        "template": email.template,
+        "recipient": email.recipient,
+        "to_address": email.to_address,
+        "to_name": email.to_name,
+        "subject": email.subject,
+        "body": email.body,
+        "status": status,
+        "message_id": email.message_id,
+        "attempts": 0,
+        "created_at": at,
+    }

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from activities.crm import Person
 from activities.crm_errors import RejectedByCrm
@@ -59,57 +60,34 @@ class SqlCrm:
         self._sessions: async_sessionmaker[Any] = sessions(engine)
 
     async def get_account(self, account_id: str) -> AccountSnapshot | None:
-        async with self._sessions() as session:
-            account = await session.get(Account, account_id)
-            if account is None:
-                return None
-            csm = await self._owner(session, account_id, OwnerRole.CSM)
-            return AccountSnapshot(
-                account_id=account.id,
-                name=account.name,
-                tier=Tier(account.tier),
-                arr=account.arr,
-                renewal_date=account.renewal_date,
-                health=account.health,
-                usage_pct=account.usage_pct,
-                csm=csm.name if csm else None,
-                csm_id=csm.owner_id if csm else None,
-                flags=tuple(AccountFlag(f) for f in account.flags or ()),
-                fit=Fit(account.fit) if account.fit else None,
-                sponsor_status=SponsorStatus(account.sponsor_status) if account.sponsor_status else None,
-            )
-
-    @staticmethod
-    async def _owner(session: Any, account_id: str, role: OwnerRole) -> Owner | None:
-        rows = (
-            (
-                await session.execute(
-                    select(Owner).where(Owner.role == role.value, Owner.account_id.in_([account_id, TEAM]))
-                )
-            )
-            .scalars()
-            .all()
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_ACCOUNT_WITH_CSM, {"account_id": account_id})).one_or_none()
+        if row is None:
+            return None
+        return AccountSnapshot(
+            account_id=row.id,
+            name=row.name,
+            tier=Tier(row.tier),
+            arr=row.arr,
+            renewal_date=row.renewal_date,
+            health=row.health,
+            usage_pct=row.usage_pct,
+            csm=row.csm_name,
+            csm_id=row.csm_id,
+            flags=tuple(AccountFlag(f) for f in row.flags or ()),
+            fit=Fit(row.fit) if row.fit else None,
+            sponsor_status=SponsorStatus(row.sponsor_status) if row.sponsor_status else None,
         )
-        own = [r for r in rows if r.account_id == account_id]
-        found: Owner | None = (own or list(rows) or [None])[0]
-        return found
 
     async def get_owner(self, account_id: str, role: OwnerRole) -> Person | None:
-        async with self._sessions() as session:
-            owner = await self._owner(session, account_id, role)
-            return Person(owner.name, owner.email, owner.owner_id) if owner else None
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_OWNER, {"account_id": account_id, "role": role.value})).one_or_none()
+        return Person(row.name, row.email, row.owner_id) if row else None
 
     async def get_primary_contact(self, account_id: str) -> Person | None:
-        async with self._sessions() as session:
-            contact = (
-                await session.execute(
-                    select(Contact)
-                    .where(Contact.account_id == account_id)
-                    .order_by(Contact.primary.desc(), Contact.id)
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            return Person(contact.name, contact.email) if contact else None
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_PRIMARY_CONTACT, {"account_id": account_id})).one_or_none()
+        return Person(row.name, row.email) if row else None
 
     @staticmethod
     async def _known(session: Any, account_id: str) -> None:
@@ -117,21 +95,27 @@ class SqlCrm:
             raise RejectedByCrm(f"the CRM has no account {account_id!r}")
 
     async def create_task(self, request: CrmTaskRequest, owner: Person | None) -> str:
-        async with self._sessions() as session:
-            existing = await self._task_id(session, request.key)
-            if existing is not None:
-                return existing
-            await self._known(session, request.save.account_id)
-            row = _new_task(request, owner.person_id if owner else None, owner.name if owner else None)
-            session.add(row)
-            try:
-                await session.commit()
-                return f"T-{row.id}"
-            except IntegrityError:  # a concurrent attempt created it first
-                await session.rollback()
-            task_id = await self._task_id(session, request.key)
-            assert task_id is not None
-            return task_id
+        """One statement asks both whether the key made a task already and whether the account
+        exists; a new task is inserted with its id returned, in the same transaction."""
+        account_id = request.save.account_id
+        try:
+            async with self.engine.begin() as conn:
+                made, known = (
+                    await conn.execute(_TASK_OR_ACCOUNT, {"key": request.key, "account_id": account_id})
+                ).one()
+                if made is not None:
+                    return f"T-{made}"
+                if not known:
+                    raise RejectedByCrm(f"the CRM has no account {account_id!r}")
+                values = _task_values(request, owner.person_id if owner else None, owner.name if owner else None)
+                new_id = (await conn.execute(insert(CrmTask).values(values).returning(CrmTask.id))).scalar_one()
+                return f"T-{new_id}"
+        except IntegrityError:  # a concurrent attempt created it first
+            pass
+        async with self.engine.connect() as conn:
+            task_id = await self._task_id(conn, request.key)
+        assert task_id is not None
+        return task_id
 
     async def create_tasks(self, requests: Sequence[CrmTaskRequest]) -> dict[str, tuple[str, str | None]]:
         """Tasks of one account that open together, in one transaction: key -> (task id, owner's name).
@@ -177,6 +161,7 @@ class SqlCrm:
 
     @staticmethod
     async def _task_id(session: Any, key: str) -> str | None:
+        """``session``: an ORM session or a connection."""
         found = (await session.execute(select(CrmTask.id).where(CrmTask.key == key))).scalar()
         return None if found is None else f"T-{found}"
 
@@ -184,11 +169,10 @@ class SqlCrm:
         if not keys:
             return 0
         match = or_(*[or_(CrmTask.key == k, CrmTask.key.startswith(f"{k}/", autoescape=True)) for k in keys])
-        async with self._sessions() as session:
-            result = await session.execute(
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
                 update(CrmTask).where(match, CrmTask.status == "open").values(status=status, closed_at=at)
             )
-            await session.commit()
             return int(result.rowcount or 0)
 
     async def add_note(self, request: NoteRequest) -> None:
@@ -235,11 +219,13 @@ class SqlCrm:
             await session.commit()
 
     async def read_health(self, account_id: str) -> HealthReading:
-        async with self._sessions() as session:
-            account = await session.get(Account, account_id)
-            if account is None:
-                return HealthReading(account_id=account_id, health=None)
-            return HealthReading(account_id=account_id, health=account.health, usage_pct=account.usage_pct)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(Account.health, Account.usage_pct).where(Account.id == account_id))
+            ).one_or_none()
+        if row is None:
+            return HealthReading(account_id=account_id, health=None)
+        return HealthReading(account_id=account_id, health=row.health, usage_pct=row.usage_pct)
 
     async def assign_owner(self, request: AssignOwnerRequest) -> int:
         account_id, role = request.save.account_id, request.role.value
@@ -347,18 +333,63 @@ class SqlCrm:
             return list((await session.execute(select(Account.id).order_by(Account.id))).scalars())
 
 
-def _new_task(request: CrmTaskRequest, owner_id: str | None, owner_name: str | None) -> CrmTask:
+def _task_values(request: CrmTaskRequest, owner_id: str | None, owner_name: str | None) -> dict[str, Any]:
     """The row of an open task, made for ``request`` and given to its owner."""
-    return CrmTask(
-        key=request.key,
-        account_id=request.save.account_id,
-        save_id=request.save.save_id,
-        owner_role=request.owner.value,
-        owner_id=owner_id,
-        owner_name=owner_name,
-        title=request.title,
-        body=request.body,
-        due_at=request.due_at,
-        status="open",
-        created_at=request.at,
+    return {
+        "key": request.key,
+        "account_id": request.save.account_id,
+        "save_id": request.save.save_id,
+        "owner_role": request.owner.value,
+        "owner_id": owner_id,
+        "owner_name": owner_name,
+        "title": request.title,
+        "body": request.body,
+        "due_at": request.due_at,
+        "status": "open",
+        "created_at": request.at,
+    }
+
+
+def _new_task(request: CrmTaskRequest, owner_id: str | None, owner_name: str | None) -> CrmTask:
+    return CrmTask(**_task_values(request, owner_id, owner_name))
+
+
+# The reads every activity makes, one statement each, built once: the account's own owner of a role
+# comes before the team-wide one (``owners.account_id = '*'``).
+_OWNER = (
+    select(Owner.name, Owner.email, Owner.owner_id)
+    .where(Owner.role == bindparam("role"), Owner.account_id.in_([bindparam("account_id"), TEAM]))
+    .order_by(Owner.account_id == TEAM)
+    .limit(1)
+)
+_CSM = aliased(Owner, name="csm")
+_TEAM_CSM = aliased(Owner, name="team_csm")
+_ACCOUNT_WITH_CSM = (
+    select(
+        Account.id,
+        Account.name,
+        Account.tier,
+        Account.arr,
+        Account.renewal_date,
+        Account.health,
+        Account.usage_pct,
+        Account.flags,
+        Account.fit,
+        Account.sponsor_status,
+        func.coalesce(_CSM.name, _TEAM_CSM.name).label("csm_name"),
+        func.coalesce(_CSM.owner_id, _TEAM_CSM.owner_id).label("csm_id"),
     )
+    .outerjoin(_CSM, (_CSM.account_id == Account.id) & (_CSM.role == OwnerRole.CSM.value))
+    .outerjoin(_TEAM_CSM, (_TEAM_CSM.account_id == TEAM) & (_TEAM_CSM.role == OwnerRole.CSM.value))
+    .where(Account.id == bindparam("account_id"))
+)
+_PRIMARY_CONTACT = (
+    select(Contact.name, Contact.email)
+    .where(Contact.account_id == bindparam("account_id"))
+    .order_by(Contact.primary.desc(), Contact.id)
+    .limit(1)
+)
+_TASK_OR_ACCOUNT = select(
+    select(CrmTask.id).where(CrmTask.key == bindparam("key")).scalar_subquery().label("made"),
+    exists().where(Account.id == bindparam("account_id")).label("known"),
+)
