@@ -56,6 +56,8 @@ class Shape:
     timers: int
     updates: int
     runs: int
+    queries: int = 0
+    """Queries the driver made to follow the save (``saves show``); the bare workflow gets as many."""
 
 
 @workflow.defn(name="BareLifecycle")
@@ -86,6 +88,10 @@ class BareLifecycle:
                 )
             )
         return shape.activities
+
+    @workflow.query
+    def progress(self) -> int:
+        return self.updates
 
     @workflow.update
     def poke(self) -> int:

@@ -11,7 +11,7 @@ and ``saves api`` as their own processes (so their RSS and CPU are theirs alone)
 
   cli        ``saves --help`` wall time; ``saves show`` wall time minus the bare Temporal query
   lifecycle  worker CPU for one full save (trigger, every step, outcome, 90-day recovery) on the
-             time-skipping server vs a bare workflow with the same activities, timers, updates, runs
+             time-skipping server vs a bare workflow with the same activities, timers, updates, queries, runs
   intake     signed POST /triggers rate vs raw ``start_workflow`` rate
   burst      N triggers at once: time until every save has opened (its first CRM tasks exist),
              workflow-task and heartbeat timeouts, worker RSS; the same burst of bare workflows
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -271,7 +272,9 @@ class Bench:
                 f"lifecycle warm-up pair (not counted): saves worker {cpu_seconds(worker.pid) - c0:.2f} s CPU, "
                 f"bare {cpu_seconds(bare.pid) - b0:.2f} s"
             )
-            ratios, pairs = [], []
+            # The driver follows the save with queries (as `saves show` would); the bare workflow gets as
+            # many, and, to show what they weigh, runs once more without any.
+            ratios, unqueried, pairs = [], [], []
             for n in range(self.args.pairs):
                 c0 = cpu_seconds(worker.pid)
                 shape = await driver.full_save("northwind")
@@ -279,15 +282,28 @@ class Bench:
                 c0 = cpu_seconds(bare.pid)
                 await driver.bare(bare_q, shape, f"bare-life-{n}")
                 bare_cpu = cpu_seconds(bare.pid) - c0
+                c0 = cpu_seconds(bare.pid)
+                await driver.bare(bare_q, dataclasses.replace(shape, queries=0), f"bare-life-{n}-unqueried")
+                bare_unqueried_cpu = cpu_seconds(bare.pid) - c0
                 ratios.append(saves_cpu / bare_cpu)
-                pairs.append({"saves_cpu_s": saves_cpu, "bare_cpu_s": bare_cpu, "shape": shape.__dict__})
+                unqueried.append(saves_cpu / bare_unqueried_cpu)
+                pairs.append(
+                    {
+                        "saves_cpu_s": saves_cpu,
+                        "bare_cpu_s": bare_cpu,
+                        "bare_unqueried_cpu_s": bare_unqueried_cpu,
+                        "shape": shape.__dict__,
+                    }
+                )
                 self.say(
                     f"lifecycle pair {n + 1}: saves worker {saves_cpu:.2f} s CPU, bare {bare_cpu:.2f} s "
                     f"(activities {shape.activities}, timers {shape.timers}, updates {shape.updates}, "
-                    f"runs {shape.runs}) -> {saves_cpu / bare_cpu:.2f}x"
+                    f"queries {shape.queries}, runs {shape.runs}) -> {saves_cpu / bare_cpu:.2f}x; "
+                    f"bare without the queries {bare_unqueried_cpu:.2f} s -> {saves_cpu / bare_unqueried_cpu:.2f}x"
                 )
-            self.results["lifecycle"] = {"pairs": pairs, "ratios": ratios}
+            self.results["lifecycle"] = {"pairs": pairs, "ratios": ratios, "ratios_bare_unqueried": unqueried}
             self.say(f"lifecycle CPU saves/bare: {med_min(ratios)}x")
+            self.say(f"lifecycle CPU saves/bare without the driver's queries: {med_min(unqueried)}x")
             for proc in (worker, bare):
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
@@ -601,6 +617,7 @@ class LifecycleDriver:
         config["data_converter"] = CONVERTER
         self.saves = SaveClient(Client(**config), queue, load_playbooks(), self.crm)
         self.services = self  # tests.drive reaches the CRM as h.services.crm
+        self.queries = 0
 
     async def ready(self) -> None:
         await asyncio.sleep(3)  # the worker process registers the search attributes first
@@ -610,6 +627,7 @@ class LifecycleDriver:
         from worker.devtools.settle import settle
 
         await settle(self.saves.client, workflow_id(account))
+        self.queries += 1
         return await self.saves.state(account)
 
     async def act(self, account: str, update: Any, request: Any) -> Any:
@@ -641,6 +659,7 @@ class LifecycleDriver:
         from tests.drive import complete_recovery_checks, record_saved, work_every_step
         from workflows.models import Trigger
 
+        self.queries = 0
         started = await self.saves.trigger(
             Trigger(
                 trigger_id=uuid.uuid4().hex,
@@ -665,7 +684,9 @@ class LifecycleDriver:
         await complete_recovery_checks(self, account)  # type: ignore[arg-type]
         async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
             await self.saves.handle(account).result()
-        return await self.shape(started.workflow_id, started.run_id)
+        shape = await self.shape(started.workflow_id, started.run_id)
+        shape.queries = self.queries
+        return shape
 
     async def shape(self, workflow_id: str, run_id: str | None) -> Shape:
         acts = timers = updates = runs = 0
@@ -686,6 +707,8 @@ class LifecycleDriver:
 
     async def bare(self, queue: str, shape: Shape, wid: str) -> None:
         handle = await self.env.client.start_workflow("BareLifecycle", shape, id=wid, task_queue=queue)
+        for _ in range(shape.queries):
+            await handle.query("progress")
         for _ in range(shape.updates):
             await handle.execute_update("poke")
         await handle.result()

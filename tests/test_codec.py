@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.testing import WorkflowEnvironment
 
 from activities.save_history import fetch_save_runs
@@ -26,6 +28,7 @@ from worker.runtime.codec import (
     EncryptionCodec,
     EncryptionSettingsError,
     PayloadKeyError,
+    SharedPydanticPayloadConverter,
     data_converter,
     ensure_key_file,
     key_ring,
@@ -77,7 +80,8 @@ async def test_payloads_that_were_never_encrypted_pass_through() -> None:
 def test_no_key_is_an_error_naming_the_variables_and_off_is_explicit(tmp_path: Path) -> None:
     with pytest.raises(EncryptionSettingsError, match=r"SAVES_ENCRYPTION_KEYS.*SAVES_ENCRYPTION_KEY_FILE"):
         data_converter(_settings(tmp_path))
-    assert data_converter(_settings(tmp_path, encryption="off")) is pydantic_data_converter
+    plain = data_converter(_settings(tmp_path, encryption="off"))
+    assert plain.payload_codec is None and plain.payload_converter_class is SharedPydanticPayloadConverter
 
 
 def test_bad_keys_name_the_variable_and_the_key_id(tmp_path: Path) -> None:
@@ -226,3 +230,20 @@ async def test_without_a_token_only_loopback_calls_pass_when_allowed() -> None:
     closed = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5000)), base_url="http://t")
     async with closed as http:
         assert (await http.post("/codec/decode", json=_json(sealed), headers={"Origin": UI})).status_code == 401
+
+
+def test_every_converter_a_worker_builds_shares_one_pydantic_payload_converter() -> None:
+    """Temporal's worker builds a data converter (so a payload converter) twice per workflow activation; ours
+    hands back one instance, which must stay free of serialization context for that to be right."""
+    converter = codec_keys.converter()
+    again = dataclasses.replace(converter)  # what the worker does for every activation
+    assert converter.payload_converter_class is SharedPydanticPayloadConverter
+    assert SharedPydanticPayloadConverter() is SharedPydanticPayloadConverter()
+    shared = SharedPydanticPayloadConverter()
+    context = WorkflowSerializationContext(namespace="default", workflow_id="save-northwind")
+    assert shared.with_context(context) is shared
+    assert again.with_context(context).payload_converter.to_payloads([OutcomeKind.SAVED]) == (
+        converter.payload_converter.to_payloads([OutcomeKind.SAVED])
+    )
+    payload = again.payload_converter.to_payloads([{"account": "northwind"}])
+    assert converter.payload_converter.from_payloads(payload, [dict[str, str]]) == [{"account": "northwind"}]
