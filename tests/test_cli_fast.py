@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from worker.cli import COMMANDS, eager_app
+from worker.cli.common import READABLE_ERRORS
 
 HEAVY = ("fastapi", "uvicorn", "rich", "sqlalchemy", "temporalio", "pydantic", "activities.store.crm_import")
 
@@ -63,3 +65,12 @@ def test_reading_a_save_loads_neither_the_store_nor_the_importer_nor_the_mailer(
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []
+
+
+def test_every_error_the_cli_prints_as_one_line_is_named_right() -> None:
+    """The CLI names these errors by module and class so it need not import them; a renamed class must fail here,
+    not turn a one-line error into a traceback."""
+    for module_name, names in READABLE_ERRORS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            assert issubclass(getattr(module, name), Exception), f"{module_name}.{name}"
