@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,17 @@ from worker.runtime.settings import Settings
 from workflows.contracts import CrmTaskRequest, NoteRequest, SaveRef
 
 AT = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+ACK = Outgoing(
+    key="save-northwind/email/ack",
+    account_id="northwind",
+    save_id="save-northwind",
+    template="acknowledgment",
+    recipient="customer",
+    to_address="ana@northwind.example",
+    to_name="Ana",
+    subject="We hear you",
+    body="...",
+)
 SAVE = SaveRef(account_id="northwind", save_id="save-northwind", playbook_id="product_issue")
 
 
@@ -90,17 +102,7 @@ async def test_racing_sends_of_one_email_deliver_it_once(engine: AsyncEngine) ->
             delivered.append(email.key)
 
     outbox = Outbox(engine)
-    email = Outgoing(
-        key="save-northwind/email/ack",
-        account_id="northwind",
-        save_id="save-northwind",
-        template="acknowledgment",
-        recipient="customer",
-        to_address="ana@northwind.example",
-        to_name="Ana",
-        subject="We hear you",
-        body="...",
-    )
+    email = ACK
     statuses = await asyncio.gather(*[outbox.send_once(email, AT, deliver) for _ in range(5)])
     assert delivered == ["save-northwind/email/ack"]
     assert "sent" in statuses
@@ -111,19 +113,9 @@ async def test_an_email_kept_without_sending_is_written_once(engine: AsyncEngine
     """Without SMTP an email is recorded, and without an address it is undeliverable: retried or
     racing attempts write one row and all answer its status."""
     outbox = Outbox(engine)
-    email = Outgoing(
-        key="save-northwind/email/ack",
-        account_id="northwind",
-        save_id="save-northwind",
-        template="acknowledgment",
-        recipient="customer",
-        to_address="ana@northwind.example",
-        to_name="Ana",
-        subject="We hear you",
-        body="...",
-    )
+    email = ACK
     assert await asyncio.gather(*[outbox.send_once(email, AT, None) for _ in range(4)]) == ["recorded"] * 4
-    nobody = Outgoing(**{**email.__dict__, "key": "save-northwind/email/sponsor", "to_address": None})
+    nobody = dataclasses.replace(email, key="save-northwind/email/sponsor", to_address=None)
     assert [await outbox.send_once(nobody, AT, None) for _ in range(2)] == ["undeliverable"] * 2
     rows = await outbox.emails("northwind")
     assert [(e.key, e.status, e.sent_at) for e in rows] == [
