@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -120,6 +121,10 @@ class WorkerTuning:
     max_concurrent_activities: int = 20
     workflow_pollers: int = 4
     activity_pollers: int = 4
+    graceful_stop: timedelta = timedelta(seconds=10)
+    """A stopping worker lets running activities finish for this long, then cancels them. Cancelling
+    them at once, as Temporal does by default, left the store's SQLite connections waiting out their
+    30 s busy timeout: a worker stopped while saves were opening took 30 s to stop."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerTuning:
@@ -129,6 +134,7 @@ class WorkerTuning:
             max_concurrent_activities=settings.worker_max_concurrent_activities,
             workflow_pollers=settings.worker_workflow_pollers,
             activity_pollers=settings.worker_activity_pollers,
+            graceful_stop=timedelta(seconds=settings.worker_graceful_stop_seconds),
         )
 
 
@@ -160,4 +166,5 @@ def build_worker(
         max_concurrent_activities=t.max_concurrent_activities,
         max_concurrent_workflow_task_polls=t.workflow_pollers,
         max_concurrent_activity_task_polls=t.activity_pollers,
+        graceful_shutdown_timeout=t.graceful_stop,
     )

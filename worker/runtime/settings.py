@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     """Concurrent long polls for workflow tasks."""
     worker_activity_pollers: int = Field(default=4, ge=1)
     """Concurrent long polls for activity tasks."""
+    worker_graceful_stop_seconds: float = Field(default=10, ge=0, le=3600, allow_inf_nan=False)
+    """How long a stopping worker lets the activities it is running finish before it cancels them."""
 
     @property
     def db_url(self) -> str:
