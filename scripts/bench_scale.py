@@ -61,6 +61,27 @@ from worker.runtime.codec import converter_for, new_key, parse_keys
 from workflows.search_attributes import cli_flags
 
 ROOT = Path(__file__).resolve().parent.parent
+BARE_QUERY_PROCESS = """
+import asyncio, sys
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.query.v1 import WorkflowQuery
+from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
+from temporalio.client import Client
+
+async def main():
+    client = await Client.connect(sys.argv[1])
+    request = QueryWorkflowRequest(
+        namespace="default",
+        execution=WorkflowExecution(workflow_id=sys.argv[2]),
+        query=WorkflowQuery(query_type="state"),
+    )
+    answer = await client.workflow_service.query_workflow(request)
+    sys.stdout.buffer.write(answer.query_result.SerializeToString())
+
+asyncio.run(main())
+"""
+"""The least any command-line tool pays to show a save: start Python, import Temporal's client, connect,
+ask the save's state query, print the raw (still encrypted) answer. ``saves show`` is measured against it."""
 SECRET = "bench-secret"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -577,13 +598,21 @@ class Bench:
             row["show_s"] = self.time_cli([*saves_command(), "show", account], env, runs=3)
             row["query_s"] = await self.query_times(f"save-{account}", 3)
             row["show_overhead_s"] = statistics.median(row["show_s"]) - statistics.median(row["query_s"])
+            bare = [sys.executable, "-c", BARE_QUERY_PROCESS, self.address, f"save-{account}"]
+            row["bare_query_process_s"] = self.time_cli(bare, env, runs=3)
+            row["show_over_bare_process_s"] = statistics.median(row["show_s"]) - statistics.median(
+                row["bare_query_process_s"]
+            )
             rows.append(row)
             self.say(
                 f"hold {target}: worker RSS {row['worker_rss_mb']:.0f} MB (bare worker "
                 f"{row['bare_worker_rss_mb']:.0f} MB, {row['worker_rss_mb'] / row['bare_worker_rss_mb']:.2f}x), "
                 f"server {row['server_rss_mb']:.0f} MB; saves list {statistics.median(row['list_s']):.2f} s, "
                 f"saves show {statistics.median(row['show_s']):.2f} s = query "
-                f"{statistics.median(row['query_s']):.3f} s + {row['show_overhead_s']:.2f} s"
+                f"{statistics.median(row['query_s']):.3f} s + {row['show_overhead_s']:.2f} s; a bare process "
+                f"that only imports Temporal's client, connects and queries: "
+                f"{statistics.median(row['bare_query_process_s']):.2f} s (show adds "
+                f"{row['show_over_bare_process_s']:.2f} s)"
             )
 
     async def query_times(self, workflow_id: str, runs: int) -> list[float]:

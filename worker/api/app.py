@@ -272,8 +272,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/saves/{account_id}", response_model=SaveView, tags=["saves"])
     async def show_save(account_id: AccountPath, saves: Saves) -> SaveView:
         """Where the save stands, why it started, and its whole state."""
-        state = await saves.state(account_id)
-        details = await saves.details(account_id)
+        state, details = await saves.state_and_details(account_id)
         return SaveView(
             account_id=account_id,
             workflow_id=save_workflow_id(account_id),

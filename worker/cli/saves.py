@@ -104,7 +104,7 @@ def show(
 
     async def work() -> tuple[SaveState, str]:
         async with save_client() as saves:
-            return await saves.state(account), await saves.details(account)
+            return await saves.state_and_details(account)
 
     state, details = run(work())
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from difflib import get_close_matches
 from typing import Any
 
@@ -95,6 +96,13 @@ class SaveClient(SaveStarter):
     async def details(self, account_id: str) -> str:
         details: str = await self._call(account_id, self.handle(account_id).query(SaveWorkflow.details))
         return details
+
+    async def state_and_details(self, account_id: str) -> tuple[SaveState, str]:
+        """The state and the plain-words details, asked at once: one query's wait instead of two in a row."""
+        handle = self.handle(account_id)
+        both = asyncio.gather(handle.query(SaveWorkflow.state), handle.query(SaveWorkflow.details))
+        state, details = await self._call(account_id, both)
+        return state, details
 
     async def complete_task(self, account_id: str, request: CompleteTask) -> Task:
         """Mark a task done; an id the save does not know is :class:`UnknownTask`, with close matches."""
