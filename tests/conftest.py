@@ -26,6 +26,10 @@ pytest_plugins = ["tests.fixtures.time_skipping", "tests.fixtures.dev_server"]
 os.environ.setdefault("SAVES_ENCRYPTION_KEYS", codec_keys.TEST_KEYS)
 """Every ``saves`` process and ``Settings()`` a test makes encrypts with the test key, as production would."""
 
+os.environ["COLUMNS"] = "200"
+"""The command line's consoles take their width once, when ``worker.cli.common`` is imported: every test
+reads tables as a 200-column terminal shows them, whichever test (or test process) imports it first."""
+
 
 @contextmanager
 def smtp_server(sink: Sink) -> Iterator[Sink]:

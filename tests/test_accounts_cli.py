@@ -24,7 +24,6 @@ async def _load(url: str) -> None:
 def demo_crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SAVES_DATA_DIR", str(tmp_path / "saves"))
     monkeypatch.setenv("SAVES_TEMPORAL_ADDRESS", "127.0.0.1:9")  # nothing listens: open saves unknown
-    monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "saves").mkdir()
     asyncio.run(_load(f"sqlite+aiosqlite:///{tmp_path / 'saves' / 'crm.db'}"))

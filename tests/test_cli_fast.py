@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 import typer.main
 from typer.core import TyperGroup
 
 from worker.cli import COMMANDS, eager_app
-from worker.cli.common import READABLE_ERRORS
+from worker.cli.common import READABLE_ERRORS, fail
 
 HEAVY = ("fastapi", "uvicorn", "rich", "sqlalchemy", "temporalio", "pydantic", "activities.store.crm_import")
 
@@ -74,3 +75,13 @@ def test_every_error_the_cli_prints_as_one_line_is_named_right() -> None:
         module = importlib.import_module(module_name)
         for name in names:
             assert issubclass(getattr(module, name), Exception), f"{module_name}.{name}"
+
+
+def test_an_error_longer_than_the_terminal_is_still_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A long error (a playbook file's path, every problem's field) stays on one line: a log or a pipe gets
+    it whole, and grep finds it by any of its words."""
+    message = "product_issue.yaml: steps[7] (id 'root_cause').due_within: " + "too long " * 40
+    exit_ = fail(message)
+    assert exit_.exit_code == 2
+    printed = capsys.readouterr().err
+    assert printed.count("\n") == 1 and printed.startswith("error: product_issue.yaml") and len(printed) > 300

@@ -36,7 +36,7 @@ By = Annotated[str | None, typer.Option("--by", help="Who is doing this (recorde
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, for grep and logs
     return typer.Exit(code)
 
 
