@@ -132,16 +132,36 @@ class PlaybookLibrary:
 
 
 def load_playbooks(directory: Path = PLAYBOOK_DIR) -> PlaybookLibrary:
-    """Load every ``*.yaml`` playbook in ``directory``; the first bad file stops the load."""
+    """Load every ``*.yaml`` playbook in ``directory``; a bad file stops the load (the first one's error)."""
+    playbooks, problems = check_playbooks(directory)
+    if problems:
+        raise problems[0]
+    return PlaybookLibrary(playbooks)
+
+
+def check_playbooks(directory: Path = PLAYBOOK_DIR) -> tuple[dict[str, PlaybookDef], list[PlaybookError]]:
+    """Every playbook in ``directory`` that loads, and the error of every file that does not (then of the
+    routes they share), so that one check lists every problem instead of stopping at the first file."""
     templates = template_names(directory / "templates") | template_names()
     playbooks: dict[str, PlaybookDef] = {}
+    problems: list[PlaybookError] = []
     for path in sorted(directory.glob("*.yaml")):
-        playbook = load_playbook(path, templates)
+        try:
+            playbook = load_playbook(path, templates)
+        except PlaybookError as exc:
+            problems.append(exc)
+            continue
+        except RecursionError:
+            problems.append(PlaybookError(path, ["nested too deeply to read"]))
+            continue
         playbooks[playbook.id] = playbook
-    if not playbooks:
-        raise PlaybookError(directory, ["no playbook files (*.yaml) found"])
-    _reject_ambiguous_routes(directory, playbooks)
-    return PlaybookLibrary(playbooks)
+    if not playbooks and not problems:
+        problems.append(PlaybookError(directory, ["no playbook files (*.yaml) found"]))
+    try:
+        _reject_ambiguous_routes(directory, playbooks)
+    except PlaybookError as exc:
+        problems.append(exc)
+    return playbooks, problems
 
 
 def _reject_ambiguous_routes(directory: Path, playbooks: Mapping[str, PlaybookDef]) -> None:

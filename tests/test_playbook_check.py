@@ -137,3 +137,20 @@ def test_listing_broken_playbooks_gives_a_message_not_a_traceback(playbooks: Pat
     assert code == 2, output
     assert exc is None or isinstance(exc, SystemExit), exc
     assert "error:" in output and "saves playbooks check" in output
+
+
+@pytest.mark.timeout(30)
+def test_the_check_lists_every_broken_file_not_only_the_first(playbooks: Path) -> None:
+    """Three files broken three ways: one check names all three, each on its own line, and still
+    says which playbooks are fine."""
+    _due_within(playbooks, "99999999999d")
+    (playbooks / "budget.yaml").write_text("steps: [oops\n")
+    _edit_yaml(playbooks / "value_roi.yaml", lambda y: y.update(version="soon"))
+    code, output, _ = _run(["playbooks", "check"], playbooks)
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3, output
+    assert "budget.yaml" in errors[0] and "YAML" in errors[0]
+    assert "product_issue.yaml" in errors[1] and "due_within" in errors[1]
+    assert "value_roi.yaml" in errors[2] and "version" in errors[2]
+    assert "ok  champion_departure" in output and "ok  product_issue" not in output

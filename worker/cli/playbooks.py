@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from playbook_defs.loader import PlaybookError, PlaybookLibrary, load_playbooks, template_names
+from playbook_defs.loader import PlaybookError, check_playbooks, load_playbooks, template_names
+from playbook_defs.schema import PlaybookDef
 from worker.cli.common import err, fail, out
 from worker.runtime.settings import Settings
 
@@ -31,11 +32,12 @@ def playbooks_check(
     if not where.is_dir():
         raise fail(f"{where}: not a directory of playbooks")
     problems: list[str] = []
-    library: PlaybookLibrary | None = None
+    playbooks: dict[str, PlaybookDef] = {}
     try:
-        library = load_playbooks(where)
-    except (PlaybookError, OSError, RecursionError) as exc:
-        problems.append(str(exc))
+        playbooks, broken = check_playbooks(where)
+        problems += [str(exc) for exc in broken]
+    except OSError as exc:
+        problems.append(f"{where}: {exc}")
     for name, load in (("triage rules", load_triage_rules), ("risk rules", load_scan_rules)):
         try:
             load(where)
@@ -47,11 +49,11 @@ def playbooks_check(
     problems += template_problems
     if not template_problems:
         out.print(f"ok  {len(templates)} email templates")
-    for p in library.playbooks.values() if library else ():
+    for p in playbooks.values():
         out.print(f"ok  {p.id} v{p.version} ({len(p.steps)} steps, digest {p.digest})")
     if problems:
         for problem in problems:
-            err.print(f"[red]error:[/red] {problem}", highlight=False)
+            err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
 
