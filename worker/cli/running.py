@@ -49,15 +49,49 @@ def up(
             help="How many times faster the demo clock runs than real time (1440: one demo day per real minute).",
         ),
     ] = DEFAULT_SPEED,
-    port: Annotated[int, typer.Option(help="Temporal gRPC port of the embedded server.")] = 7233,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Temporal gRPC port of the embedded server (default: the port of SAVES_TEMPORAL_ADDRESS when "
+            "it names this machine, else 7233).",
+        ),
+    ] = None,
 ) -> None:
     """Start everything on this machine: a Temporal dev server with its UI, the worker and the API."""
     settings = Settings()
     configure_logging(settings.log_format or "console", settings.log_level, log_file=settings.data_dir / "saves.log")
+    port = embedded_port(settings.temporal_address, port)
+    if not _on_this_machine(settings.temporal_address):
+        err.print(
+            f"note: SAVES_TEMPORAL_ADDRESS is {settings.temporal_address}; `saves up` runs its own Temporal on "
+            f"localhost:{port}, and commands run with that variable set go to {settings.temporal_address}",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         run(_up(settings, demo, port, demo_speed))
     except SearchAttributesMissing as exc:
         raise _refuse(exc) from None
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def _on_this_machine(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return host in LOCAL_HOSTS and port.isdigit() and 0 < int(port) < 65536
+
+
+def embedded_port(address: str, given: int | None) -> int:
+    """The port ``saves up`` serves Temporal on: ``--port``; else the port of ``SAVES_TEMPORAL_ADDRESS`` when
+    it names this machine, so the commands run in the same shell find the server; else 7233."""
+    if given is not None:
+        return given
+    if _on_this_machine(address):
+        return int(address.rpartition(":")[2])
+    return int(DEFAULT_TEMPORAL_ADDRESS.rpartition(":")[2])
 
 
 async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SPEED) -> None:
