@@ -92,7 +92,7 @@ class SqlCrm:
     @staticmethod
     async def _known(session: Any, account_id: str) -> None:
         if await session.get(Account, account_id) is None:
-            raise RejectedByCrm(f"the CRM has no account {account_id!r}")
+            raise _no_account(account_id)
 
     async def create_task(self, request: CrmTaskRequest, owner: Person | None) -> str:
         """One statement asks both whether the key made a task already and whether the account
@@ -106,7 +106,7 @@ class SqlCrm:
                 if made is not None:
                     return f"T-{made}"
                 if not known:
-                    raise RejectedByCrm(f"the CRM has no account {account_id!r}")
+                    raise _no_account(account_id)
                 values = _task_values(request, owner.person_id if owner else None, owner.name if owner else None)
                 new_id = (await conn.execute(insert(CrmTask).values(values).returning(CrmTask.id))).scalar_one()
                 return f"T-{new_id}"
@@ -331,6 +331,10 @@ class SqlCrm:
     async def account_ids(self) -> list[str]:
         async with self._sessions() as session:
             return list((await session.execute(select(Account.id).order_by(Account.id))).scalars())
+
+
+def _no_account(account_id: str) -> RejectedByCrm:
+    return RejectedByCrm(f"the CRM has no account {account_id!r}")
 
 
 def _task_values(request: CrmTaskRequest, owner_id: str | None, owner_name: str | None) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def up(
     settings = Settings()
     configure_logging(settings.log_format or "console", settings.log_level, log_file=settings.data_dir / "saves.log")
     port = embedded_port(settings.temporal_address, port)
-    if not _on_this_machine(settings.temporal_address):
+    if _local_port(settings.temporal_address) is None:
         err.print(
             f"note: SAVES_TEMPORAL_ADDRESS is {settings.temporal_address}; `saves up` runs its own Temporal on "
             f"localhost:{port}, and commands run with that variable set go to {settings.temporal_address}",
@@ -79,9 +79,11 @@ def up(
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
-def _on_this_machine(address: str) -> bool:
+def _local_port(address: str) -> int | None:
+    """The port of an address on this machine (``localhost:7300``); None for any other address."""
     host, _, port = address.rpartition(":")
-    return host in LOCAL_HOSTS and port.isdigit() and 0 < int(port) < 65536
+    ok = host in LOCAL_HOSTS and port.isdigit() and 0 < int(port) < 65536
+    return int(port) if ok else None
 
 
 def embedded_port(address: str, given: int | None) -> int:
@@ -89,9 +91,8 @@ def embedded_port(address: str, given: int | None) -> int:
     it names this machine, so the commands run in the same shell find the server; else 7233."""
     if given is not None:
         return given
-    if _on_this_machine(address):
-        return int(address.rpartition(":")[2])
-    return int(DEFAULT_TEMPORAL_ADDRESS.rpartition(":")[2])
+    local = _local_port(address)
+    return local if local is not None else int(DEFAULT_TEMPORAL_ADDRESS.rpartition(":")[2])
 
 
 async def _up(settings: Settings, demo: bool, port: int, speed: int = DEFAULT_SPEED) -> None:
